@@ -1,0 +1,90 @@
+"""Versioned ClickHouse migrations, applied idempotently by `meterflow run` and the operator.
+
+Migrations are the SQL files in ``migrations/`` (``NNNN_name.sql``), ``{db}`` standing for the
+pipeline's database. Applied versions are recorded in ``<db>.schema_migrations`` with a checksum;
+a changed file that was already applied is an error (write a new migration instead).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from meterflow_clickhouse.client import ClickHouseError, session
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+    def statements(self, database: str) -> list[str]:
+        """The statements, split at lines holding only ``;`` (so ``;`` may appear inside strings)."""
+        body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
+        parts = re.split(r"^;\s*$", body, flags=re.MULTILINE)
+        return [p.strip().replace("{db}", database) for p in parts if p.strip()]
+
+
+def migrations() -> list[Migration]:
+    """Every migration shipped with meterflow, in version order."""
+    found = []
+    for entry in resources.files("meterflow_clickhouse").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
+    return sorted(found, key=lambda m: m.version)
+
+
+def apply_migrations(dsn: str, database: str) -> list[str]:
+    """Create ``database`` and apply the migrations it lacks; return the names applied."""
+    with session(dsn) as client:
+        return apply_with(client, database)
+
+
+def apply_with(client: Any, database: str) -> list[str]:
+    """:func:`apply_migrations` on an open client."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
+        "(version UInt32, name String, checksum String, applied_at DateTime DEFAULT now()) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    applied = {
+        int(v): c for v, c in client.query(f"SELECT version, checksum FROM {database}.schema_migrations FINAL").result_rows
+    }
+    done = []
+    for migration in migrations():
+        if migration.version in applied:
+            if applied[migration.version] != migration.checksum:
+                raise ClickHouseError(
+                    f"migration {migration.version:04d}_{migration.name} changed after it was applied to {database}; "
+                    "add a new migration instead of editing an applied one"
+                )
+            continue
+        for statement in migration.statements(database):
+            client.command(statement)
+        client.insert(
+            f"{database}.schema_migrations",
+            [[migration.version, migration.name, migration.checksum]],
+            column_names=["version", "name", "checksum"],
+        )
+        done.append(f"{migration.version:04d}_{migration.name}")
+    return done
+
+
+def drop_database(dsn: str, database: str) -> None:
+    """Remove a pipeline's database (the operator's Delete retention policy)."""
+    with session(dsn) as client:
+        client.command(f"DROP DATABASE IF EXISTS {database}")

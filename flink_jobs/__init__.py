@@ -1,0 +1,1 @@
+"""The PyFlink jobs: the streaming speed layer and the batch recompute."""

@@ -1,0 +1,1 @@
+"""The ``meterflow`` command line: one module per group of commands, assembled in :mod:`.app`."""

@@ -1,0 +1,20 @@
+"""The small vocabulary of errors meterflow raises on purpose.
+
+Every message names the bad value and says what to do about it; the CLI prints it as one line.
+"""
+
+
+class MeterflowError(Exception):
+    """Base of every error meterflow raises on purpose."""
+
+
+class SpecError(MeterflowError):
+    """A MeterPipeline manifest is missing, unreadable or invalid."""
+
+
+class StackError(MeterflowError):
+    """The embedded stack (broker, jars) cannot start, stop or be reached."""
+
+
+class SetupError(MeterflowError):
+    """Something `make setup` installs is missing."""

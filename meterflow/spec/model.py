@@ -1,0 +1,590 @@
+"""The ``MeterPipeline`` resource (``meterflow.io/v1alpha1``) as typed, frozen values.
+
+One source of truth: the CLI loads manifests with these models, the operator reads custom
+resources with them, and :mod:`meterflow.spec.crd` generates the CRD's openAPIV3Schema from
+them — field descriptions, enums, bounds, patterns, defaults and the CEL rules
+(``x-kubernetes-validations``) the API server enforces. Each CEL rule has a Python twin in a
+validator below, so a manifest is rejected the same way by ``meterflow`` and by ``kubectl``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from meterflow.spec.durations import CelDuration, Duration, to_millis
+
+API_GROUP = "meterflow.io"
+API_VERSION = "v1alpha1"
+KIND = "MeterPipeline"
+
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9_./-]*$"
+RULE_NAME_PATTERN = r"^[A-Z][A-Z0-9_]*$"
+K8S_QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+
+MAX_MEASUREMENTS = 64
+MAX_RULES = 64
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One CEL validation rule for ``x-kubernetes-validations``."""
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+class _Model(BaseModel):
+    """Base of every spec value: camelCase on the wire, unknown fields rejected, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=True,
+    )
+
+
+# --- enums -------------------------------------------------------------------------------------
+
+
+class MeterKind(str, Enum):
+    """What the simulator produces for this pipeline."""
+
+    water = "water"
+    building = "building"
+    household = "household"
+
+
+class MeasurementKind(str, Enum):
+    """How values of a measurement add up over time."""
+
+    interval = "interval"
+    register = "register"
+    gauge = "gauge"
+
+
+class Condition(str, Enum):
+    """A threshold comparison, evaluated as ``value <condition> threshold``."""
+
+    gt = ">"
+    ge = ">="
+    lt = "<"
+    le = "<="
+    eq = "=="
+    ne = "!="
+
+
+class Severity(str, Enum):
+    """How urgent an alert is."""
+
+    INFO = "INFO"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+
+
+class WindowType(str, Enum):
+    """Event-time window shape."""
+
+    tumbling = "tumbling"
+    hopping = "hopping"
+
+
+class UpgradeMode(str, Enum):
+    """How the Flink Kubernetes Operator carries state across a job upgrade."""
+
+    stateless = "stateless"
+    savepoint = "savepoint"
+    last_state = "last-state"
+
+
+class RetentionPolicy(str, Enum):
+    """What happens to topics, tables and schema when the MeterPipeline is deleted."""
+
+    Retain = "Retain"
+    Delete = "Delete"
+
+
+class MetersSource(str, Enum):
+    """Where meter metadata comes from."""
+
+    topic = "topic"
+    file = "file"
+
+
+# --- spec sections -----------------------------------------------------------------------------
+
+
+class SecretKeyRef(_Model):
+    """A key of a Kubernetes Secret in the MeterPipeline's namespace; values are never inlined."""
+
+    name: Annotated[str, Field(description="Name of the Secret.", pattern=DNS_LABEL_PATTERN, max_length=253)]
+    key: Annotated[str, Field(description="Key inside the Secret whose value is used.", min_length=1, max_length=253)]
+
+
+class SourceSpec(_Model):
+    """The readings topic and the Kafka cluster it lives on."""
+
+    partitions: Annotated[
+        int, Field(ge=1, le=1000, description="Partitions of the readings topic (Strimzi only ever grows them).")
+    ] = 3
+    replicas: Annotated[int, Field(ge=1, le=10, description="Replicas of every topic of the pipeline.")] = 1
+    retention: Annotated[Duration, Field(description="How long Kafka keeps readings (e.g. 7d).")] = "7d"
+    kafka_cluster: Annotated[
+        str,
+        Field(
+            description="Strimzi Kafka cluster name, used as the strimzi.io/cluster label of the KafkaTopics.",
+            pattern=DNS_LABEL_PATTERN,
+            max_length=63,
+        ),
+    ] = "meterflow"
+    bootstrap_servers: Annotated[
+        str | None,
+        Field(
+            description=(
+                "Kafka bootstrap servers. Locally the embedded broker is used when unset; on Kubernetes "
+                "the default is <kafkaCluster>-kafka-bootstrap:9092."
+            ),
+            max_length=1024,
+        ),
+    ] = None
+
+
+class MetersSpec(_Model):
+    """Meter metadata (suburb, postcode, usage type, meter type) used to enrich results."""
+
+    source: Annotated[
+        MetersSource,
+        Field(description="topic: the compacted <name>.meters topic; file: a CSV loaded into that topic at start."),
+    ] = MetersSource.topic
+    file: Annotated[
+        str | None,
+        Field(
+            description=(
+                "CSV with columns meter_id, meter_type, suburb, postcode, usage_type and a header row "
+                "(the Unity Water managedobject_details.csv layout). Required when source is file."
+            ),
+            max_length=4096,
+        ),
+    ] = None
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("self.source != 'file' || has(self.file)", "meters.file is required when meters.source is file",
+            ".file"),
+    ]})
+
+    @model_validator(mode="after")
+    def _file_when_file_source(self) -> MetersSpec:
+        if self.source == MetersSource.file.value and not self.file:
+            raise ValueError("file: is required when meters.source is file; give the CSV path")
+        return self
+
+
+class MeasurementSpec(_Model):
+    """One measurement the meters report, in the long reading format."""
+
+    name: Annotated[
+        str,
+        Field(description="measurement_type of the readings (e.g. Pulse1).", pattern=IDENTIFIER_PATTERN, max_length=64),
+    ]
+    series: Annotated[
+        str,
+        Field(description="series of the readings (e.g. P1); readings of other series are dead-lettered.",
+              pattern=IDENTIFIER_PATTERN, max_length=64),
+    ]
+    unit: Annotated[str, Field(description="Unit of the values (e.g. L, V, C).", min_length=1, max_length=16)]
+    kind: Annotated[
+        MeasurementKind,
+        Field(
+            description=(
+                "interval: a quantity per reporting interval (summed); register: a cumulative counter "
+                "(consumption is its delta, resets handled); gauge: a level (averaged, never summed)."
+            )
+        ),
+    ]
+    interval: Annotated[
+        Duration, Field(description="How often a meter reports it (used by the simulator and no-data checks).")
+    ] = "15m"
+    min: Annotated[float | None, Field(description="Smallest valid value; lower readings are dead-lettered.")] = None
+    max: Annotated[float | None, Field(description="Largest valid value; higher readings are dead-lettered.")] = None
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not exceed max", ".min"),
+    ]})
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> MeasurementSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min: {self.min:g} exceeds max {self.max:g}; swap them")
+        return self
+
+    def accepts(self, value: float) -> bool:
+        """True when ``value`` lies in the valid range."""
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+class WindowSpec(_Model):
+    """Event-time windows of the speed layer."""
+
+    type: Annotated[WindowType, Field(description="tumbling, or hopping (windows of size every slide).")] = (
+        WindowType.tumbling
+    )
+    size: Annotated[CelDuration, Field(description="Window length (e.g. 5m).")] = "5m"
+    slide: Annotated[
+        CelDuration | None, Field(description="Hop between window starts; hopping only, at most size.")
+    ] = None
+    watermark_delay: Annotated[
+        CelDuration, Field(description="Out-of-orderness the watermark allows before windows close.")
+    ] = "30s"
+    allowed_lateness: Annotated[
+        CelDuration,
+        Field(
+            description=(
+                "Extra grace after the watermark delay; a window closes once the watermark passes "
+                "end + watermarkDelay + allowedLateness, and readings arriving after are counted late."
+            )
+        ),
+    ] = "0s"
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("duration(self.size) > duration('0s')", "windows.size must be positive", ".size"),
+        cel("!has(self.slide) || duration(self.slide) > duration('0s')", "windows.slide must be positive", ".slide"),
+        cel("!has(self.slide) || duration(self.slide) <= duration(self.size)",
+            "windows.slide must not be larger than windows.size", ".slide"),
+        cel("self.type == 'hopping' || !has(self.slide) || duration(self.slide) == duration(self.size)",
+            "windows.slide is only for hopping windows; remove it or set type: hopping", ".slide"),
+    ]})
+
+    @model_validator(mode="after")
+    def _slide_fits_size(self) -> WindowSpec:
+        size = to_millis(self.size)
+        if size <= 0:
+            raise ValueError(f"size: {self.size} must be positive")
+        if self.slide is not None:
+            slide = to_millis(self.slide)
+            if slide <= 0:
+                raise ValueError(f"slide: {self.slide} must be positive")
+            if slide > size:
+                raise ValueError(f"slide: {self.slide} is larger than size {self.size}; make slide <= size")
+            if self.type == WindowType.tumbling.value and slide != size:
+                raise ValueError(f"slide: {self.slide} is only for hopping windows; remove it or set type: hopping")
+        return self
+
+    @property
+    def size_ms(self) -> int:
+        return to_millis(self.size)
+
+    @property
+    def slide_ms(self) -> int:
+        """The hop; equal to the size for tumbling windows."""
+        return to_millis(self.slide) if self.slide else self.size_ms
+
+    @property
+    def grace_ms(self) -> int:
+        """How far the watermark trails the newest event time (delay plus lateness)."""
+        return to_millis(self.watermark_delay) + to_millis(self.allowed_lateness)
+
+
+class RuleSpec(_Model):
+    """A threshold alert rule, evaluated on every valid reading in Flink SQL."""
+
+    name: Annotated[str, Field(description="Rule name, UPPER_SNAKE (e.g. HIGH_FLOW).", pattern=RULE_NAME_PATTERN,
+                               max_length=64)]
+    measurement: Annotated[str, Field(description="Name of a measurement of spec.measurements.", max_length=64)]
+    condition: Annotated[Condition, Field(description="Comparison: value <condition> threshold.")]
+    threshold: Annotated[float, Field(description="The value compared with; within the measurement's min/max.")]
+    severity: Annotated[Severity, Field(description="INFO, WARNING or CRITICAL.")] = Severity.WARNING
+
+
+class ClickHouseSink(_Model):
+    """Where window results, alerts, counters and batch figures are served from."""
+
+    dsn: Annotated[
+        str | None,
+        Field(
+            description=(
+                "clickhouse-connect DSN: chdb:///path (embedded) or http(s)://user@host:8123. Default: "
+                "the embedded chDB under the local state folder."
+            ),
+            pattern=r"^(chdb|https?)://",
+            max_length=4096,
+        ),
+    ] = None
+    secret_ref: Annotated[
+        SecretKeyRef | None, Field(description="Secret key holding the DSN (with credentials); wins over dsn.")
+    ] = None
+    database: Annotated[
+        str | None,
+        Field(description="Database name; default: the pipeline name with - replaced by _.",
+              pattern=r"^[a-z_][a-z0-9_]*$", max_length=63),
+    ] = None
+
+
+class IcebergSink(_Model):
+    """The raw-readings lake: an Iceberg catalog and warehouse shared by Flink and pyiceberg."""
+
+    catalog_name: Annotated[
+        str, Field(description="Catalog name; must be the same for every reader and writer.",
+                   pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)
+    ] = "meterflow"
+    catalog_uri: Annotated[
+        str | None,
+        Field(description="SQL catalog URI: sqlite:///path (local default) or postgresql://host/db.",
+              max_length=4096),
+    ] = None
+    warehouse: Annotated[
+        str | None, Field(description="Warehouse URI: file:///path (local default) or s3://bucket/path.",
+                          max_length=4096)
+    ] = None
+    namespace: Annotated[
+        str | None, Field(description="Iceberg namespace; default: the pipeline name with - replaced by _.",
+                          pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)
+    ] = None
+    secret_ref: Annotated[
+        SecretKeyRef | None,
+        Field(description="Secret key holding the catalog URI with credentials; wins over catalogUri."),
+    ] = None
+    snapshot_retention: Annotated[
+        Duration, Field(description="Snapshots older than this are expired by the batch upkeep.")
+    ] = "7d"
+
+
+class SinksSpec(_Model):
+    """Serving and lake sinks."""
+
+    clickhouse: Annotated[ClickHouseSink, Field(description="The ClickHouse serving store.")] = ClickHouseSink()
+    iceberg: Annotated[IcebergSink, Field(description="The Iceberg raw lake.")] = IcebergSink()
+
+
+class BatchSpec(_Model):
+    """The scheduled recompute of closed days from the lake."""
+
+    schedule: Annotated[
+        str,
+        Field(description="Cron schedule (5 fields, in timeZone) of the batch recompute.", min_length=9,
+              max_length=128, pattern=r"^(\S+\s+){4}\S+$"),
+    ] = "30 1 * * *"
+    lookback: Annotated[Duration, Field(description="How many closed days each scheduled run recomputes.")] = "3d"
+    no_data_hours: Annotated[
+        int, Field(ge=1, le=8760, description="A meter silent longer than this is a problem meter.")
+    ] = 24
+    high_consumption_factor: Annotated[
+        float, Field(gt=1, le=1000, description="Daily consumption above factor x the usual level is high.")
+    ] = 3.0
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_parses(cls, value: str) -> str:
+        from croniter import croniter  # local: only validation needs it
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron schedule; write 5 fields, e.g. '30 1 * * *'")
+        return value
+
+
+class Resources(_Model):
+    """CPU and memory of one Flink process."""
+
+    cpu: Annotated[float, Field(gt=0, le=64, description="CPU cores.")] = 1.0
+    memory: Annotated[str, Field(description="Memory as a Kubernetes quantity (e.g. 2048m, 2Gi).",
+                                 pattern=K8S_QUANTITY_PATTERN)] = "2048m"
+
+
+class FlinkSpec(_Model):
+    """How the streaming and batch jobs run on Flink."""
+
+    image: Annotated[
+        str, Field(description="Flink job image with PyFlink, the connector jars and meterflow.", min_length=1,
+                   max_length=512)
+    ] = "ghcr.io/meterflow/meterflow-flink:0.1.0"
+    parallelism: Annotated[int, Field(ge=1, le=512, description="Job parallelism.")] = 1
+    job_manager: Annotated[Resources, Field(description="JobManager resources.")] = Resources(memory="1600m")
+    task_manager: Annotated[Resources, Field(description="TaskManager resources.")] = Resources(memory="2048m")
+    task_slots: Annotated[int, Field(ge=1, le=64, description="Slots per TaskManager.")] = 2
+    upgrade_mode: Annotated[UpgradeMode, Field(description="stateless, savepoint or last-state.")] = (
+        UpgradeMode.savepoint
+    )
+    checkpoint_interval: Annotated[
+        CelDuration, Field(description="Checkpoint interval; Iceberg commits and Kafka offsets follow it.")
+    ] = "10s"
+    checkpoint_dir: Annotated[
+        str | None, Field(description="Durable checkpoint URI (s3://..., file://...); local default under state.",
+                          max_length=4096)
+    ] = None
+    savepoint_dir: Annotated[
+        str | None, Field(description="Durable savepoint URI; local default under state.", max_length=4096)
+    ] = None
+
+
+class MeterPipelineSpec(_Model):
+    """What to ingest, validate, aggregate, alert on and where to keep it."""
+
+    meter_kind: Annotated[
+        MeterKind, Field(description="water, building or household: what `meterflow simulate` produces.")
+    ] = MeterKind.water
+    time_zone: Annotated[
+        str, Field(description="IANA time zone that defines a day for batch figures (e.g. Australia/Brisbane).",
+                   min_length=1, max_length=64)
+    ] = "UTC"
+    source: Annotated[SourceSpec, Field(description="The readings topic.")] = SourceSpec()
+    meters: Annotated[MetersSpec, Field(description="Meter metadata for enrichment.")] = MetersSpec()
+    measurements: Annotated[
+        list[MeasurementSpec],
+        Field(description="The measurements this pipeline accepts; other readings are dead-lettered.",
+              min_length=1, max_length=MAX_MEASUREMENTS),
+    ]
+    windows: Annotated[WindowSpec, Field(description="Event-time windows.")] = WindowSpec()
+    rules: Annotated[
+        list[RuleSpec], Field(description="Threshold alert rules.", max_length=MAX_RULES)
+    ] = []
+    sinks: Annotated[SinksSpec, Field(description="ClickHouse and Iceberg.")] = SinksSpec()
+    batch: Annotated[BatchSpec, Field(description="The scheduled batch recompute.")] = BatchSpec()
+    flink: Annotated[FlinkSpec, Field(description="Flink job settings.")] = FlinkSpec()
+    suspend: Annotated[bool, Field(description="true suspends the streaming job (state is kept).")] = False
+    retention: Annotated[
+        RetentionPolicy,
+        Field(description="On delete: Retain keeps topics, tables and schema; Delete removes them."),
+    ] = RetentionPolicy.Retain
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("self.rules.all(r, self.measurements.exists(m, m.name == r.measurement))",
+            "every rule's measurement must be one of spec.measurements", ".rules"),
+        cel("self.rules.all(r, self.measurements.all(m, m.name != r.measurement || "
+            "((!has(m.min) || r.threshold >= m.min) && (!has(m.max) || r.threshold <= m.max))))",
+            "every rule's threshold must lie within its measurement's min and max", ".rules"),
+        cel("self.measurements.all(m, self.measurements.exists_one(o, o.name == m.name && o.series == m.series))",
+            "measurements must be unique by name and series", ".measurements"),
+        cel("self.rules.all(r, self.rules.exists_one(o, o.name == r.name))",
+            "rule names must be unique", ".rules"),
+    ]})
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone; write e.g. UTC or Australia/Brisbane") from None
+        return value
+
+    @model_validator(mode="after")
+    def _rules_match_measurements(self) -> MeterPipelineSpec:
+        seen: set[tuple[str, str]] = set()
+        for i, m in enumerate(self.measurements):
+            if (m.name, m.series) in seen:
+                raise ValueError(f"measurements[{i}]: {m.name}/{m.series} is listed twice; keep one")
+            seen.add((m.name, m.series))
+        names = {m.name for m in self.measurements}
+        rule_names: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.name in rule_names:
+                raise ValueError(f"rules[{i}].name: {rule.name} is used twice; rule names must be unique")
+            rule_names.add(rule.name)
+            if rule.measurement not in names:
+                raise ValueError(
+                    f"rules[{i}].measurement: {rule.measurement!r} is not a measurement of this pipeline; "
+                    f"use one of {sorted(names)}"
+                )
+            for m in self.measurements:
+                if m.name == rule.measurement and not m.accepts(rule.threshold):
+                    raise ValueError(
+                        f"rules[{i}].threshold: {rule.threshold:g} lies outside {m.name}'s valid range "
+                        f"[{m.min if m.min is not None else '-inf'}, {m.max if m.max is not None else 'inf'}]; "
+                        "no valid reading could trigger it"
+                    )
+        return self
+
+    def measurement(self, name: str, series: str | None = None) -> MeasurementSpec:
+        """The measurement called ``name`` (and ``series``, when given)."""
+        for m in self.measurements:
+            if m.name == name and (series is None or m.series == series):
+                return m
+        raise KeyError(f"{name}/{series or '*'} is not a measurement of this pipeline")
+
+
+# --- status (written by the operator) ----------------------------------------------------------
+
+
+class ConditionStatus(_Model):
+    """One status condition, as Kubernetes conventions have it."""
+
+    type: Annotated[str, Field(description="Ready, TopicsReady, StreamingJobReady, BatchScheduled or SchemaReady.")]
+    status: Annotated[Literal["True", "False", "Unknown"], Field(description="True, False or Unknown.")]
+    reason: Annotated[str, Field(description="CamelCase reason for the last transition.")] = ""
+    message: Annotated[str, Field(description="Human-readable detail.")] = ""
+    last_transition_time: Annotated[str | None, Field(description="When the status last changed (RFC 3339).")] = None
+    observed_generation: Annotated[int | None, Field(description="The generation this condition was set for.")] = None
+
+
+class LastBatch(_Model):
+    """The most recent batch run the operator started."""
+
+    name: Annotated[str | None, Field(description="Name of the batch run's FlinkDeployment or Job.")] = None
+    time: Annotated[str | None, Field(description="When it started (RFC 3339).")] = None
+    state: Annotated[str | None, Field(description="Its last known state.")] = None
+
+
+class Children(_Model):
+    """Names of the objects the operator owns for this pipeline."""
+
+    topics: Annotated[list[str], Field(description="KafkaTopic names.")] = []
+    config_map: Annotated[str | None, Field(description="ConfigMap with the manifest.")] = None
+    flink_deployment: Annotated[str | None, Field(description="Streaming FlinkDeployment.")] = None
+    cron_job: Annotated[str | None, Field(description="CronJob submitting batch runs.")] = None
+
+
+class MeterPipelineStatus(_Model):
+    """What the operator observed and did."""
+
+    model_config = ConfigDict(extra="allow")
+
+    observed_generation: Annotated[int | None, Field(description="Last generation reconciled.")] = None
+    conditions: Annotated[list[ConditionStatus], Field(description="Ready and per-part conditions.")] = []
+    streaming_job_state: Annotated[
+        str | None, Field(description="The FlinkDeployment's job state as its operator reports it.")
+    ] = None
+    last_batch: Annotated[LastBatch | None, Field(description="The latest batch run.")] = None
+    children: Annotated[Children | None, Field(description="Owned objects.")] = None
+
+
+class ObjectMeta(BaseModel):
+    """The metadata a manifest gives; server-set fields are allowed and ignored."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Annotated[str, Field(pattern=DNS_LABEL_PATTERN, max_length=63)]
+    namespace: str | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class MeterPipeline(_Model):
+    """A MeterPipeline resource: the whole manifest."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Annotated[Literal["meterflow.io/v1alpha1"], Field(alias="apiVersion")]
+    kind: Annotated[Literal["MeterPipeline"], Field(alias="kind")]
+    metadata: ObjectMeta
+    spec: MeterPipelineSpec
+    status: MeterPipelineStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The manifest as ``kubectl apply`` takes it (spec with defaults applied, no status)."""
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": {"name": self.metadata.name}
+            | ({"namespace": self.metadata.namespace} if self.metadata.namespace else {}),
+            "spec": self.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }

@@ -1,0 +1,1 @@
+"""Meter simulators and real-data replay into Kafka."""
