@@ -108,3 +108,9 @@ bench-smoke: setup ## A small, quick run of the benchmark harness
 clean: ## Stop the broker and delete local state (.meterflow) and build output
 	-$(METERFLOW) down
 	rm -rf .meterflow flink_jobs/udf/build .pytest_cache .mypy_cache .ruff_cache
+
+# --- the operator (docs/operator.md) -----------------------------------------------------------
+
+.PHONY: operator-run
+operator-run: venv ## Run the operator against $KUBECONFIG in NAMESPACE (default: default); see docs/operator.md
+	$(PY) -m meterflow_operator --namespace=$(or $(NAMESPACE),default) --liveness=http://127.0.0.1:8080/healthz

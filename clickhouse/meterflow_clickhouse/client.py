@@ -40,8 +40,9 @@ def embedded_path(dsn: str) -> str:
 
 
 @contextmanager
-def session(dsn: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Any]:
-    """A clickhouse-connect client for ``dsn``, closed on exit (and unlocked, when embedded)."""
+def session(dsn: str, database: str | None = None, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Any]:
+    """A clickhouse-connect client for ``dsn`` (default ``database``), closed on exit and, when
+    embedded, unlocked."""
     if is_embedded(dsn):
         path = embedded_path(dsn)
         lock = FileLock(f"{path}.lock")
@@ -53,7 +54,7 @@ def session(dsn: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterato
                 "another meterflow process holds it — retry, or stop that process"
             ) from None
         try:
-            client = _connect(dsn)
+            client = _connect(dsn, database)
             try:
                 yield client
             finally:
@@ -61,16 +62,17 @@ def session(dsn: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterato
         finally:
             lock.release()
     else:
-        client = _connect(dsn)
+        client = _connect(dsn, database)
         try:
             yield client
         finally:
             client.close()
 
 
-def _connect(dsn: str) -> Any:
+def _connect(dsn: str, database: str | None) -> Any:
+    extra = {"database": database} if database else {}
     try:
-        return clickhouse_connect.get_client(dsn=dsn, settings=SESSION_SETTINGS)
+        return clickhouse_connect.get_client(dsn=dsn, settings=SESSION_SETTINGS, **extra)
     except Exception as exc:  # the driver raises many types; name the DSN and the cause
         safe = _redact(dsn)
         raise ClickHouseError(f"cannot connect to ClickHouse at {safe}: {str(exc).splitlines()[0]}") from exc

@@ -1,0 +1,40 @@
+"""Find where a local streaming job resumes: the newest retained checkpoint or savepoint.
+
+Checkpoints are retained on cancellation and on a crash (nothing cleans them up), savepoints are
+written by a graceful stop; a restart restores the newest of them, so a stopped or killed
+``meterflow run`` continues exactly where its state was last saved.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def checkpoint_root(state: Path) -> Path:
+    return state / "checkpoints"
+
+
+def savepoint_root(state: Path) -> Path:
+    return state / "savepoints"
+
+
+def latest_restore_point(state: Path) -> Path | None:
+    """The folder of the newest complete checkpoint or savepoint (one with ``_metadata``)."""
+    candidates = list(checkpoint_root(state).glob("*/chk-*/_metadata")) + list(
+        savepoint_root(state).glob("*/_metadata")
+    )
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: p.stat().st_mtime).parent
+
+
+def prune(state: Path, keep: Path | None) -> None:
+    """Delete every checkpoint and savepoint folder except ``keep`` (after a clean stop)."""
+    for root in (checkpoint_root(state), savepoint_root(state)):
+        if not root.exists():
+            continue
+        for child in root.iterdir():
+            if keep is not None and (child == keep or child in keep.parents):
+                continue
+            shutil.rmtree(child, ignore_errors=True)
