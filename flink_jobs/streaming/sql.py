@@ -14,22 +14,18 @@ Semantics, in one place:
   is kept out of every window (so counts add up: valid = on_time + late + duplicates), counted,
   and still written to the lake with ``late = true``. One rule for windows and register deltas.
 * **Duplicates**: the first of equal (meter, measurement, series, event time) wins.
-* **Registers**: consumption is the step from the meter's previous reading (event-time order);
-  a fall to at most :data:`REGISTER_RESET_RATIO` of the previous value is a reset (the new value
-  is counted from zero); any other fall is a negative step (sensor jitter, back-flow). Never a
-  sum of register values.
+* **Registers**: consumption is the step from the meter's previous reading (event-time order),
+  resets handled as :mod:`meterflow.consumption` says. Never a sum of register values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meterflow.consumption import REGISTER_RESET_RATIO
 from meterflow.spec.model import MeasurementKind, MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
 from meterflow.stack.endpoints import IcebergLocation
-
-REGISTER_RESET_RATIO = 0.1
-"""A register falling to at most this share of its previous value has been reset."""
 
 UNKNOWN = "unknown"
 
