@@ -29,6 +29,10 @@ CRD_NAME = f"{PLURAL}.{API_GROUP}"
 
 _DROP = {"title", "examples", "additionalProperties", "$defs"}
 
+# Lists of objects merged by key (server-side apply, `kubectl apply --server-side`), as the
+# Kubernetes API conventions have status conditions.
+_LIST_MAP_KEYS = {"conditions": ["type"]}
+
 
 def crd() -> dict[str, Any]:
     """The whole CustomResourceDefinition as a dict."""
@@ -77,17 +81,21 @@ def open_api_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "meterflow.io/v1alpha1"},
             "kind": {"type": "string", "description": "MeterPipeline"},
-            "metadata": {"type": "object"},
+            # The API server allows only name and generateName to be constrained here.
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "description": "A DNS-1123 label: topic, database and namespace names derive from it.",
+                        "pattern": DNS_LABEL_PATTERN,
+                        "maxLength": 63,
+                    }
+                },
+            },
             "spec": model_schema(MeterPipelineSpec),
             "status": model_schema(MeterPipelineStatus),
         },
-        "x-kubernetes-validations": [
-            {
-                "rule": f"self.metadata.name.matches('{DNS_LABEL_PATTERN}') && size(self.metadata.name) <= 63",
-                "message": "metadata.name must be a DNS-1123 label (at most 63 lower-case letters, digits and '-'): "
-                "topic, database and namespace names derive from it",
-            }
-        ],
     }
 
 
@@ -97,7 +105,7 @@ def model_schema(model: type[Any]) -> dict[str, Any]:
     return _structural(raw, raw.get("$defs", {}))
 
 
-def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+def _structural(node: dict[str, Any], defs: dict[str, Any], field: str = "") -> dict[str, Any]:
     node = _resolve(node, defs)
     out: dict[str, Any] = {}
     for key, value in node.items():
@@ -114,7 +122,7 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         out["type"] = "object"
         props = node.get("properties", {})
         if props:
-            out["properties"] = {name: _structural(sub, defs) for name, sub in props.items()}
+            out["properties"] = {name: _structural(sub, defs, name) for name, sub in props.items()}
         elif "x-kubernetes-preserve-unknown-fields" not in out:
             out["x-kubernetes-preserve-unknown-fields"] = True
         if node.get("required"):
@@ -124,13 +132,31 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out["additionalProperties"] = _structural(node["additionalProperties"], defs)
     if node.get("type") == "array":
         out["items"] = _structural(node["items"], defs)
+        if "description" not in out["items"] and "description" in out:
+            out["items"]["description"] = out["description"]
+        keys = _LIST_MAP_KEYS.get(field)
+        if keys and set(keys) <= set(out["items"].get("required", [])):
+            out["x-kubernetes-list-type"] = "map"
+            out["x-kubernetes-list-map-keys"] = keys
     if "default" in out:
         default = out["default"]
         if default is None:
             del out["default"]
         elif isinstance(default, dict):
-            out["default"] = {}  # let the API server apply the nested fields' own defaults
+            # The whole default object, not ``{}``: the API server validates a default against the
+            # schema's CEL rules without applying the nested defaults first, and a field's default
+            # may differ from its type's (flink.jobManager.memory is 1600m, Resources' is 2048m).
+            out["default"] = _without_nulls(default)
     return out
+
+
+def _without_nulls(value: Any) -> Any:
+    """A default with its ``None`` fields left out (an absent field, not a null, in Kubernetes)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +185,23 @@ def _openapi_bounds(out: dict[str, Any]) -> None:
 
 def _printer_columns() -> list[dict[str, Any]]:
     return [
-        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-         "description": "Whether every part of the pipeline is ready."},
-        {"name": "Streaming", "type": "string", "jsonPath": ".status.streamingJobState",
-         "description": "The streaming job's state as the Flink operator reports it."},
-        {"name": "Last batch", "type": "date", "jsonPath": ".status.lastBatch.time",
-         "description": "When the latest batch recompute started."},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+            "description": "Whether every part of the pipeline is ready.",
+        },
+        {
+            "name": "Streaming",
+            "type": "string",
+            "jsonPath": ".status.streamingJobState",
+            "description": "The streaming job's state as the Flink operator reports it.",
+        },
+        {
+            "name": "Last batch",
+            "type": "date",
+            "jsonPath": ".status.lastBatch.time",
+            "description": "When the latest batch recompute started.",
+        },
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]

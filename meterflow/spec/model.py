@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from meterflow.spec.durations import CelDuration, Duration, to_millis
 
@@ -31,9 +32,9 @@ MAX_MEASUREMENTS = 64
 MAX_RULES = 64
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     """One CEL validation rule for ``x-kubernetes-validations``."""
-    out = {"rule": rule, "message": message}
+    out: JsonDict = {"rule": rule, "message": message}
     if field_path:
         out["fieldPath"] = field_path
     return out
@@ -310,7 +311,7 @@ class ClickHouseSink(_Model):
         Field(
             description=(
                 "clickhouse-connect DSN: chdb:///path (embedded) or http(s)://user@host:8123. Default: "
-                "the embedded chDB under the local state folder."
+                "the embedded chDB under the local state folder; on Kubernetes, the operator's default DSN."
             ),
             pattern=r"^(chdb|https?)://",
             max_length=4096,
@@ -335,11 +336,13 @@ class IcebergSink(_Model):
     ] = "meterflow"
     catalog_uri: Annotated[
         str | None,
-        Field(description="SQL catalog URI: sqlite:///path (local default) or postgresql://host/db.",
+        Field(description="SQL catalog URI: sqlite:///path (local default) or postgresql://host/db; on "
+                          "Kubernetes the operator's default when unset.",
               max_length=4096),
     ] = None
     warehouse: Annotated[
-        str | None, Field(description="Warehouse URI: file:///path (local default) or s3://bucket/path.",
+        str | None, Field(description="Warehouse URI: file:///path (local default) or s3://bucket/path; on "
+                                      "Kubernetes the operator's default when unset.",
                           max_length=4096)
     ] = None
     namespace: Annotated[
@@ -414,11 +417,13 @@ class FlinkSpec(_Model):
         CelDuration, Field(description="Checkpoint interval; Iceberg commits and Kafka offsets follow it.")
     ] = "10s"
     checkpoint_dir: Annotated[
-        str | None, Field(description="Durable checkpoint URI (s3://..., file://...); local default under state.",
+        str | None, Field(description="Durable checkpoint URI (s3://..., file://...); default: under the "
+                          "local state folder, on Kubernetes <operator stateUri>/<namespace>/<name>/checkpoints.",
                           max_length=4096)
     ] = None
     savepoint_dir: Annotated[
-        str | None, Field(description="Durable savepoint URI; local default under state.", max_length=4096)
+        str | None, Field(description="Durable savepoint URI; default: under the local state folder, on "
+                          "Kubernetes <operator stateUri>/<namespace>/<name>/savepoints.", max_length=4096)
     ] = None
 
 
@@ -526,7 +531,9 @@ class LastBatch(_Model):
     """The most recent batch run the operator started."""
 
     name: Annotated[str | None, Field(description="Name of the batch run's FlinkDeployment or Job.")] = None
-    time: Annotated[str | None, Field(description="When it started (RFC 3339).")] = None
+    time: Annotated[
+        str | None, Field(description="Its scheduled time, when the operator started it (RFC 3339).")
+    ] = None
     state: Annotated[str | None, Field(description="Its last known state.")] = None
 
 
@@ -536,7 +543,9 @@ class Children(_Model):
     topics: Annotated[list[str], Field(description="KafkaTopic names.")] = []
     config_map: Annotated[str | None, Field(description="ConfigMap with the manifest.")] = None
     flink_deployment: Annotated[str | None, Field(description="Streaming FlinkDeployment.")] = None
-    cron_job: Annotated[str | None, Field(description="CronJob submitting batch runs.")] = None
+    cron_job: Annotated[
+        str | None, Field(description="Unset: the operator starts batch runs itself (see lastBatch, docs/operator.md).")
+    ] = None
 
 
 class MeterPipelineStatus(_Model):

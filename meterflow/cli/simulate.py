@@ -1,0 +1,213 @@
+"""``meterflow simulate`` and ``meterflow replay``: readings into a pipeline's Kafka topics.
+
+``simulate`` runs a :class:`simulator.engine.Simulation` of the manifest's meter kind (with
+injections and a ground-truth file on request); ``replay`` sends a real data set through
+:class:`simulator.replay.runner.Replay`. Both create the pipeline's topics first and send with
+:class:`simulator.producer.Sender`. Registered on the app by :mod:`meterflow.cli.app`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meterflow.cli.options import ManifestOption, manifest
+from meterflow.spec import names_for
+from meterflow.spec.durations import to_millis
+from meterflow.spec.topics import topic_plan
+from meterflow.stack.local import bootstrap_for
+from meterflow.stack.topics import ensure_topics
+from simulator.engine import Settings, Simulation
+from simulator.errors import SimulatorError
+from simulator.injections import parse_rates
+from simulator.producer import Sender
+from simulator.replay import Dataset
+from simulator.replay.runner import Replay, Window
+from simulator.truth import KINDS
+
+RateOption = Annotated[
+    float | None, typer.Option("--rate", help="Cap on readings sent per second (default: as fast as possible).")
+]
+SpeedupOption = Annotated[
+    float | None,
+    typer.Option("--speedup", help="Event time runs this many times faster than wall time (default: no pacing)."),
+]
+RecordOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--record", help="Write every record sent, in order, as JSON lines {key, value, kind}.", show_default=False
+    ),
+]
+ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+
+
+def _duration(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return to_millis(text)
+    except ValueError:
+        raise SimulatorError(f"--duration {text!r} is not a duration; write e.g. 15m, 6h, 1d, 30d") from None
+
+
+def _start(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise SimulatorError(
+            f"--start {text!r} is not an ISO 8601 date-time; write e.g. 2024-05-01T00:00:00Z"
+        ) from None
+
+
+def _date(option: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SimulatorError(f"{option} {text!r} is not a date; write YYYY-MM-DD, e.g. 2016-03-01") from None
+
+
+def simulate(
+    file: ManifestOption,
+    *,
+    meters: Annotated[
+        int | None,
+        typer.Option(
+            "--meters", help="How many meters (default: water 500, building 8 rooms, household 10).", show_default=False
+        ),
+    ] = None,
+    rate: RateOption = None,
+    count: Annotated[
+        int | None, typer.Option("--count", help="Stop after this many normal readings.", show_default=False)
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--duration", help="Span of event time to simulate, e.g. 1h, 1d, 30d (default 1d).", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed; the same seed gives byte-identical records (default: random, printed).",
+            show_default=False,
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="Event time of the first reading, ISO 8601 (default: midnight UTC today minus the duration).",
+            show_default=False,
+        ),
+    ] = None,
+    speedup: SpeedupOption = None,
+    inject: Annotated[
+        bool,
+        typer.Option(
+            "--inject", help="Inject rule triggers, malformed, duplicate, late, reset and unknown-meter records."
+        ),
+    ] = False,
+    inject_rate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--inject-rate",
+            help="Injections per 1000 normal readings: a number for all kinds, or "
+            "kind=rate (trigger is per rule); repeatable. Default 0.5.",
+            show_default=False,
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth", help="Write the ground truth (counts and every injected record) as JSON.", show_default=False
+        ),
+    ] = None,
+    record: RecordOption = None,
+    progress: ProgressOption = True,
+) -> None:
+    """Simulate the manifest's meters into <name>.readings (and their metadata into <name>.meters)."""
+    pipeline = manifest(file)
+    chosen_seed = secrets.randbelow(2**31) if seed is None else seed
+    settings = Settings(
+        meters=meters,
+        count=count,
+        duration_ms=_duration(duration),
+        start=_start(start),
+        seed=chosen_seed,
+        inject=inject,
+        rates=parse_rates(inject_rate or []),
+    )
+    simulation = Simulation(pipeline, settings)
+    bootstrap = bootstrap_for(pipeline)
+    ensure_topics(bootstrap, topic_plan(pipeline))
+    topics = names_for(pipeline).topics
+    with Sender(bootstrap, rate=rate, speedup=speedup, record_file=record, progress=progress) as sender:
+        published = sender.send_all(topics.meters, simulation.meter_records())
+        stats = sender.run(
+            topics.readings, simulation.records(), simulation.expected_slots, f"simulate {pipeline.name}"
+        )
+    if truth is not None:
+        simulation.truth.write(truth)
+    counts = simulation.truth.counts
+    detail = ", ".join(f"{counts[k]:,} {k}" for k in KINDS if counts[k] or k == "normal")
+    typer.echo(
+        f"simulated {published:,} {simulation.profile.kind} meter{'s' if published != 1 else ''} (seed {chosen_seed}): "
+        f"{stats.records:,} records "
+        f"to {topics.readings} ({detail}) in {stats.seconds:.1f} s, {stats.per_second:,.0f} readings/s"
+    )
+
+
+def replay(
+    file: ManifestOption,
+    *,
+    dataset: Annotated[Dataset, typer.Option("--dataset", help="Which real data set PATH holds.")],
+    path: Annotated[
+        Path, typer.Argument(help="The data file (gzip or plain); for keti also a folder of rooms.", show_default=False)
+    ],
+    speedup: SpeedupOption = None,
+    rate: RateOption = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Replay at most this many rows (the earliest).", show_default=False)
+    ] = None,
+    date_from: Annotated[
+        str | None,
+        typer.Option("--from", help="First local date to replay (YYYY-MM-DD, inclusive).", show_default=False),
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Last local date to replay (YYYY-MM-DD, inclusive).", show_default=False)
+    ] = None,
+    record: RecordOption = None,
+    progress: ProgressOption = True,
+) -> None:
+    """Replay a real data set (DAIAD, KETI, UCI household power) into <name>.readings."""
+    pipeline = manifest(file)
+    window = Window(_date("--from", date_from), _date("--to", date_to), limit)
+    job = Replay(pipeline, dataset, path, window, str(file))
+    bootstrap = bootstrap_for(pipeline)
+    ensure_topics(bootstrap, topic_plan(pipeline))
+    topic = names_for(pipeline).topics.readings
+    with Sender(bootstrap, rate=rate, speedup=speedup, record_file=record, progress=progress) as sender:
+        stats = sender.run(topic, job.records(), None, f"replay {dataset.value}")
+    t = job.tally
+    skipped = sum(t.skipped.values())
+    reasons = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(t.skipped.items()))
+    typer.echo(
+        f"replayed {dataset.value} {path.name} into {topic}: {t.rows:,} rows read, {t.filtered:,} filtered, "
+        f"{t.limited:,} beyond --limit, {t.replayed:,} replayed as {stats.records:,} readings "
+        f"({job.readings_per_row} per row), {skipped:,} rows skipped{f' ({reasons})' if reasons else ''}; "
+        f"{stats.seconds:.1f} s, {stats.per_second:,.0f} readings/s"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(simulate)
+    app.command()(replay)

@@ -1,0 +1,103 @@
+"""The kopf handlers: thin wrappers that call :mod:`meterflow_operator.reconcile` and speak kopf.
+
+* create / spec update / resume → a full reconcile, schema included; a failure writes the
+  conditions first, then raises ``kopf.TemporaryError`` with an exponential backoff (an invalid
+  spec is a ``kopf.PermanentError``: only a spec change can fix it);
+* a timer every ``resync_seconds`` → the same reconcile without the schema: drift repair, the
+  children's status, the batch schedule;
+* delete (through the finalizer ``meterflow.io/finalizer``) → the retention policy.
+
+One reconcile at a time per pipeline (a lock in kopf's per-object memo). Events are posted
+with kopf.info/kopf.warn. Registered by importing this module (:mod:`meterflow_operator.main`).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from meterflow.spec.model import API_GROUP, API_VERSION
+from meterflow_operator import reconcile as rc
+from meterflow_operator.kube import Kube, KubeError, connect
+from meterflow_operator.settings import Settings
+
+PLURAL = "meterpipelines"
+SETTINGS = Settings.from_env()
+DELETE_RETRIES = 3  # data that cannot be dropped after this many tries is left, with a Warning Event
+_KUBE: Kube | None = None
+_KUBE_LOCK = threading.Lock()
+
+
+def kube() -> Kube:
+    """The process's API client (created on first use)."""
+    global _KUBE  # noqa: PLW0603
+    with _KUBE_LOCK:
+        if _KUBE is None:
+            _KUBE = Kube(connect())
+        return _KUBE
+
+
+def _lock(memo: kopf.Memo) -> threading.Lock:
+    lock: threading.Lock = memo.setdefault("reconcile_lock", threading.Lock())
+    return lock
+
+
+def _post(body: kopf.Body, events: list[rc.Event]) -> None:
+    for event in events:
+        if event.type == "Warning":
+            kopf.warn(body, reason=event.reason, message=event.message)
+        else:
+            kopf.info(body, reason=event.reason, message=event.message)
+
+
+@kopf.on.create(API_GROUP, API_VERSION, PLURAL, id="reconcile-on-create")
+@kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec", id="reconcile-on-update")
+@kopf.on.resume(API_GROUP, API_VERSION, PLURAL, id="reconcile-on-resume")
+def reconcile_spec(body: kopf.Body, name: str, namespace: str | None, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    """Apply the spec: children, schema, status. Retries with backoff until everything is applied."""
+    with _lock(memo):
+        try:
+            outcome = rc.run(kube(), namespace or "", name, SETTINGS, datetime.now(UTC), with_schema=True)
+        except KubeError as error:
+            raise kopf.TemporaryError(f"Kubernetes API: {error.message}", delay=SETTINGS.retry_delay(retry)) from None
+    if outcome is None:
+        return
+    _post(body, outcome.events)
+    if outcome.invalid:
+        raise kopf.PermanentError(outcome.invalid)
+    if outcome.problems:
+        raise kopf.TemporaryError("; ".join(outcome.problems), delay=SETTINGS.retry_delay(retry))
+
+
+@kopf.timer(
+    API_GROUP, API_VERSION, PLURAL, id="resync", interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds
+)
+def resync(body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Every resync_seconds: repair drift, read the children's status, start due batch runs."""
+    lock = _lock(memo)
+    if not lock.acquire(timeout=1.0):
+        return  # a spec reconcile is running; it does all of this too
+    try:
+        outcome = rc.run(kube(), namespace or "", name, SETTINGS, datetime.now(UTC), with_schema=False)
+    except KubeError as error:
+        raise kopf.TemporaryError(f"Kubernetes API: {error.message}", delay=SETTINGS.resync_seconds) from None
+    finally:
+        lock.release()
+    if outcome is not None:
+        _post(body, outcome.events)
+
+
+@kopf.on.delete(API_GROUP, API_VERSION, PLURAL, id="finalize")
+def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
+    """Apply spec.retention before the finalizer is removed."""
+    with _lock(memo):
+        done = rc.finalize(kube(), body, SETTINGS)
+    _post(body, done.events)
+    if done.problems:
+        message = "; ".join(done.problems)
+        if retry < DELETE_RETRIES:
+            raise kopf.TemporaryError(message, delay=SETTINGS.retry_delay(retry))
+        kopf.warn(body, reason="CleanupIncomplete", message=f"gave up after {retry + 1} tries: {message}")

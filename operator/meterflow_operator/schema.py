@@ -1,0 +1,142 @@
+"""The pipeline's ClickHouse schema and Iceberg table, with credentials from the referenced Secrets.
+
+Where a sink is: the Secret key in ``secretRef`` (read with the Kubernetes API, never copied
+anywhere), else the manifest's ``dsn``/``catalogUri``, else the operator's defaults
+(:class:`~meterflow_operator.settings.Settings`). What happens there: the same migrations the
+speed layer uses (:func:`meterflow_clickhouse.migrate.apply_migrations`) and
+:func:`meterflow_iceberg.tables.ensure_readings_table`; on deletion with the Delete policy, the
+database and the namespace are dropped. Every failure is a :class:`SchemaError` with the
+condition reason it maps to (SecretNotFound, ClickHouseUnreachable, ...). Called by
+:mod:`meterflow_operator.reconcile`.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass
+
+from meterflow.spec.model import MeterPipeline, SecretKeyRef
+from meterflow.spec.names import names_for
+from meterflow.stack.endpoints import IcebergLocation
+from meterflow_operator.kube import SECRET, Kube, KubeError
+from meterflow_operator.render.common import namespace_of
+from meterflow_operator.settings import Settings
+
+# chDB (the embedded engine of local runs and tests) lets a process open one data folder at a
+# time; the operator's handler threads take turns for every schema operation.
+_ENGINE_LOCK = threading.Lock()
+
+
+class SchemaError(Exception):
+    """The schema could not be ensured; ``reason`` is the SchemaReady condition's reason."""
+
+    def __init__(self, reason: str, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a pipeline's sinks are, resolved (may hold credentials: never log or store it)."""
+
+    clickhouse_dsn: str
+    iceberg: IcebergLocation
+
+
+def read_secret(kube: Kube, namespace: str, ref: SecretKeyRef, field: str) -> str:
+    """The value of one Secret key; SecretNotFound / SecretKeyNotFound otherwise."""
+    try:
+        secret = kube.get(SECRET, namespace, ref.name)
+    except KubeError as exc:
+        raise SchemaError("SecretUnreadable", f"{field}: cannot read Secret {ref.name}: {exc.message}") from None
+    if secret is None:
+        raise SchemaError("SecretNotFound", f"{field}: Secret {namespace}/{ref.name} does not exist; create it")
+    data = secret.get("data") or {}
+    if ref.key not in data:
+        keys = ", ".join(sorted(data)) or "none"
+        raise SchemaError("SecretKeyNotFound", f"{field}: Secret {ref.name} has no key {ref.key!r} (keys: {keys})")
+    return base64.b64decode(data[ref.key]).decode().strip()
+
+
+def resolve(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> Endpoints:
+    """The sinks' endpoints: Secret, else manifest, else the operator's defaults."""
+    namespace = namespace_of(pipeline)
+    sinks = pipeline.spec.sinks
+    if sinks.clickhouse.secret_ref:
+        dsn: str | None = read_secret(kube, namespace, sinks.clickhouse.secret_ref, "spec.sinks.clickhouse.secretRef")
+    else:
+        dsn = sinks.clickhouse.dsn or settings.clickhouse_dsn
+    if not dsn:
+        raise SchemaError(
+            "ClickHouseNotConfigured",
+            "set spec.sinks.clickhouse.secretRef (or dsn), or the operator's METERFLOW_OPERATOR_CLICKHOUSE_DSN",
+        )
+    if sinks.iceberg.secret_ref:
+        uri: str | None = read_secret(kube, namespace, sinks.iceberg.secret_ref, "spec.sinks.iceberg.secretRef")
+    else:
+        uri = sinks.iceberg.catalog_uri or settings.iceberg_catalog_uri
+    if not uri:
+        raise SchemaError(
+            "IcebergNotConfigured",
+            "set spec.sinks.iceberg.secretRef (or catalogUri), "
+            "or the operator's METERFLOW_OPERATOR_ICEBERG_CATALOG_URI",
+        )
+    location = IcebergLocation(
+        catalog_name=sinks.iceberg.catalog_name,
+        catalog_uri=uri,
+        warehouse=sinks.iceberg.warehouse or settings.iceberg_warehouse,
+    )
+    return Endpoints(dsn, location)
+
+
+def ensure_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> str:
+    """Apply the ClickHouse migrations and create the Iceberg table; return a one-line summary."""
+    endpoints = resolve(kube, pipeline, settings)
+    names = names_for(pipeline)
+    from meterflow_clickhouse.migrate import apply_migrations  # heavy imports: only where needed
+    from meterflow_iceberg.catalog import open_catalog
+    from meterflow_iceberg.tables import ensure_readings_table
+
+    with _ENGINE_LOCK:
+        try:
+            applied = apply_migrations(endpoints.clickhouse_dsn, names.clickhouse_database)
+        except Exception as exc:  # the driver raises many types; the message names the cause
+            raise SchemaError("ClickHouseUnreachable", f"ClickHouse: {_first_line(exc)}") from None
+        try:
+            ensure_readings_table(open_catalog(endpoints.iceberg), names.iceberg_namespace)
+        except Exception as exc:
+            raise SchemaError("IcebergUnreachable", f"Iceberg: {_first_line(exc)}") from None
+    done = f"{len(applied)} migration(s) applied" if applied else "migrations up to date"
+    return f"ClickHouse database {names.clickhouse_database} ({done}); Iceberg table {names.readings_table}"
+
+
+def drop_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> str:
+    """Drop the ClickHouse database and the Iceberg namespace (the Delete retention policy)."""
+    endpoints = resolve(kube, pipeline, settings)
+    names = names_for(pipeline)
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    from meterflow_clickhouse.migrate import drop_database
+    from meterflow_iceberg.catalog import open_catalog
+    from meterflow_iceberg.tables import drop_namespace
+
+    with _ENGINE_LOCK:
+        try:
+            drop_database(endpoints.clickhouse_dsn, names.clickhouse_database)
+        except Exception as exc:
+            raise SchemaError("ClickHouseUnreachable", f"ClickHouse: {_first_line(exc)}") from None
+        try:
+            drop_namespace(open_catalog(endpoints.iceberg), names.iceberg_namespace)
+        except NoSuchNamespaceError:
+            pass
+        except Exception as exc:
+            raise SchemaError("IcebergUnreachable", f"Iceberg: {_first_line(exc)}") from None
+    return f"dropped ClickHouse database {names.clickhouse_database} and Iceberg namespace {names.iceberg_namespace}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__

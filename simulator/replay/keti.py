@@ -1,0 +1,88 @@
+"""KETI smart building (Sutardja Dai Hall): one file per room, a row per minute.
+
+Files ``timestamp,co2,humidity,light,pir,temperature`` named ``<room>.csv[.gz]``; PATH is one
+file or the folder of them. Replayed as co2, humidity, light, motion and temperature of the
+smart-building manifest; ``motion`` is 1 when the PIR sensor counted any movement in the minute
+(``pir > 0``) and 0 otherwise (the manifest's motion is an event flag, 0..1, while ``pir`` is a
+count). Times are local time, America/Los_Angeles; the meter id is ``room_<number>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from meterflow.spec.model import MeasurementSpec, MeterPipeline
+from simulator.errors import SimulatorError
+from simulator.replay.source import UNPARSEABLE_DATE, WRONG_COLUMNS, Needed, RawRow, Tally, declared, number, table
+
+NAME = "keti"
+ZONE = "America/Los_Angeles"
+ORDERED = True
+"""Each file is ordered by time: the runner merges the rooms lazily."""
+
+HEADER = ("timestamp", "co2", "humidity", "light", "pir", "temperature")
+NEEDED = (
+    Needed("co2", "ppm", "{name: co2, series: room, unit: ppm, kind: gauge, interval: 1m}"),
+    Needed("humidity", "%", '{name: humidity, series: room, unit: "%", kind: gauge, interval: 1m}'),
+    Needed("light", "lx", "{name: light, series: room, unit: lx, kind: gauge, interval: 1m}"),
+    Needed("motion", "event", "{name: motion, series: room, unit: event, kind: interval, interval: 1m}"),
+    Needed("temperature", "C", "{name: temperature, series: room, unit: C, kind: gauge, interval: 1m}"),
+)
+_ROOM = re.compile(r"(\d+)")
+
+
+def measurements(pipeline: MeterPipeline, source: str) -> list[MeasurementSpec]:
+    return declared(pipeline, NAME, NEEDED, source)
+
+
+def files(path: Path) -> list[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.name.endswith((".csv", ".csv.gz")))
+        if not found:
+            raise SimulatorError(f"{path}: no <room>.csv or <room>.csv.gz files; give the KETI folder or one room file")
+        return found
+    if not path.is_file():
+        raise SimulatorError(f"{path}: no such file or folder; give the KETI folder or one <room>.csv.gz")
+    return [path]
+
+
+def meter_id(path: Path) -> str:
+    """``413.csv.gz`` → ``room_413``."""
+    match = _ROOM.search(path.name.split(".")[0])
+    if match is None:
+        raise SimulatorError(f"{path}: the file name carries no room number; name it <room>.csv(.gz), e.g. 413.csv.gz")
+    return f"room_{match.group(1)}"
+
+
+def rows(path: Path, tally: Tally) -> Iterator[RawRow]:
+    """Usable rows of one room file, in file order; the others counted in ``tally``."""
+    meter = meter_id(path)
+    lines = table(path, ",")
+    header = next(lines, None)
+    if header is None:
+        return
+    if tuple(h.strip() for h in header) != HEADER:
+        raise SimulatorError(f"{path}: expected the header {','.join(HEADER)}, found {','.join(header)}")
+    for row in lines:
+        tally.rows += 1
+        if len(row) != len(HEADER):
+            tally.skip(WRONG_COLUMNS)
+            continue
+        try:
+            local = datetime.fromisoformat(row[0].strip())
+        except ValueError:
+            tally.skip(UNPARSEABLE_DATE)
+            continue
+        if local.tzinfo is not None:
+            tally.skip(UNPARSEABLE_DATE)
+            continue
+        values = [number(cell) for cell in row[1:]]
+        bad = next((v for v in values if isinstance(v, str)), None)
+        if bad is not None:
+            tally.skip(str(bad))
+            continue
+        co2, humidity, light, pir, temperature = (float(v) for v in values)
+        yield RawRow(meter, local, (co2, humidity, light, 1.0 if pir > 0 else 0.0, temperature))

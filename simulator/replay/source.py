@@ -1,0 +1,116 @@
+"""What every real data set shares: reading its files, its rows, and the tally of what happened to them.
+
+A data set module (:mod:`.daiad`, :mod:`.keti`, :mod:`.uci`) turns its files into
+:class:`RawRow` values (meter, naive local time, one value per emitted measurement) and counts
+the rows it cannot use in a :class:`Tally` under a reason. :mod:`simulator.replay.runner` does
+the rest (offsets, date filter, order, limit, encoding).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from meterflow.spec.model import MeasurementSpec, MeterPipeline
+from simulator.errors import SimulatorError
+
+UNPARSEABLE_DATE = "unparseable date"
+NONEXISTENT_TIME = "nonexistent local time (DST gap)"
+MISSING_VALUE = "missing value"
+NOT_A_NUMBER = "not a number"
+WRONG_COLUMNS = "wrong number of columns"
+NO_METER = "no meter id"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One usable data row: meter, local wall-clock time, values in the data set's measurement order."""
+
+    meter_id: str
+    local: datetime
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Needed:
+    """A measurement a data set emits: its name in the manifest and the unit its values are in."""
+
+    name: str
+    unit: str
+    example: str
+
+
+@dataclass
+class Tally:
+    """What happened to the rows of one replay (mutable: counted while reading)."""
+
+    rows: int = 0
+    filtered: int = 0
+    limited: int = 0
+    replayed: int = 0
+    readings: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+
+
+def open_text(path: Path) -> IO[str]:
+    """A text stream of ``path``, gunzipped when it is gzip (by its magic bytes, not its name)."""
+    try:
+        with path.open("rb") as probe:
+            magic = probe.read(2)
+    except OSError as exc:
+        raise SimulatorError(f"{path}: cannot read it ({exc.strerror}); check the PATH given to replay") from None
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
+def table(path: Path, delimiter: str) -> Iterator[list[str]]:
+    """The rows of a delimited text file (CRLF or LF), blank lines dropped."""
+    with open_text(path) as handle:
+        for row in csv.reader(handle, delimiter=delimiter):
+            if len(row) > 1 or (row and row[0].strip()):
+                yield row
+
+
+def number(text: str) -> float | str:
+    """The finite float in ``text``, or the skip reason."""
+    text = text.strip()
+    if not text or text == "?":
+        return MISSING_VALUE
+    try:
+        value = float(text)
+    except ValueError:
+        return NOT_A_NUMBER
+    return value if math.isfinite(value) else NOT_A_NUMBER
+
+
+def declared(pipeline: MeterPipeline, dataset: str, needed: tuple[Needed, ...], source: str) -> list[MeasurementSpec]:
+    """The manifest's measurements for ``needed`` (by name); a one-line error naming what to add."""
+    by_name: dict[str, MeasurementSpec] = {}
+    for m in pipeline.spec.measurements:
+        by_name.setdefault(m.name, m)
+    missing = [n for n in needed if n.name not in by_name]
+    if missing:
+        names = ", ".join(n.name for n in missing)
+        raise SimulatorError(
+            f"{source} does not declare {names}, which {dataset} replays; add to spec.measurements e.g. "
+            + "; ".join(n.example for n in missing)
+        )
+    for n in needed:
+        if by_name[n.name].unit != n.unit:
+            raise SimulatorError(
+                f"{source}: {dataset} values of {n.name} are in {n.unit}, the manifest declares unit "
+                f"{by_name[n.name].unit!r}; set unit: {n.unit}"
+            )
+    return [by_name[n.name] for n in needed]
