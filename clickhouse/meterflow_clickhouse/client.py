@@ -70,9 +70,10 @@ def session(dsn: str, database: str | None = None, lock_timeout_s: float = DEFAU
 
 
 def _connect(dsn: str, database: str | None) -> Any:
-    extra = {"database": database} if database else {}
     try:
-        return clickhouse_connect.get_client(dsn=dsn, settings=SESSION_SETTINGS, **extra)
+        if database:
+            return clickhouse_connect.get_client(dsn=dsn, settings=SESSION_SETTINGS, database=database)
+        return clickhouse_connect.get_client(dsn=dsn, settings=SESSION_SETTINGS)
     except Exception as exc:  # the driver raises many types; name the DSN and the cause
         safe = _redact(dsn)
         raise ClickHouseError(f"cannot connect to ClickHouse at {safe}: {str(exc).splitlines()[0]}") from exc

@@ -62,7 +62,8 @@ def apply_with(client: Any, database: str) -> list[str]:
         "ENGINE = ReplacingMergeTree ORDER BY version"
     )
     applied = {
-        int(v): c for v, c in client.query(f"SELECT version, checksum FROM {database}.schema_migrations FINAL").result_rows
+        int(v): c
+        for v, c in client.query(f"SELECT version, checksum FROM {database}.schema_migrations FINAL").result_rows
     }
     done = []
     for migration in migrations():

@@ -1,5 +1,9 @@
 """Find where a local streaming job resumes: the newest retained checkpoint or savepoint.
 
+A savepoint taken by a *drained* stop is never a restore point: Flink 2 records its operators as
+finished, and a job restored from it finishes at once (measured), with its watermark at the end
+of time besides. A drained stop therefore takes an ordinary savepoint first, and that one is kept.
+
 Checkpoints are retained on cancellation and on a crash (nothing cleans them up), savepoints are
 written by a graceful stop; a restart restores the newest of them, so a stopped or killed
 ``meterflow run`` continues exactly where its state was last saved.
@@ -19,6 +23,11 @@ def savepoint_root(state: Path) -> Path:
     return state / "savepoints"
 
 
+def drained_root(state: Path) -> Path:
+    """Where a drained stop writes its savepoint: never restored from (see :func:`latest_restore_point`)."""
+    return state / "drained"
+
+
 def latest_restore_point(state: Path) -> Path | None:
     """The folder of the newest complete checkpoint or savepoint (one with ``_metadata``)."""
     candidates = list(checkpoint_root(state).glob("*/chk-*/_metadata")) + list(
@@ -31,7 +40,7 @@ def latest_restore_point(state: Path) -> Path | None:
 
 def prune(state: Path, keep: Path | None) -> None:
     """Delete every checkpoint and savepoint folder except ``keep`` (after a clean stop)."""
-    for root in (checkpoint_root(state), savepoint_root(state)):
+    for root in (checkpoint_root(state), savepoint_root(state), drained_root(state)):
         if not root.exists():
             continue
         for child in root.iterdir():

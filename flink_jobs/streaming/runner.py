@@ -5,8 +5,8 @@ ClickHouse schema, meter metadata), restores the newest checkpoint or savepoint,
 to PyFlink's mini-cluster and copies results into ClickHouse while the job runs. It stops
 
 * with ``until_idle``: once the job has committed every readings offset (so everything read is
-  checkpointed, Iceberg included) — it then *drains*: the watermark jumps to the end of event
-  time, every open window fires, and a savepoint keeps the state for the next run;
+  checkpointed, Iceberg included) — it takes a savepoint for the next run, then *drains*: the
+  watermark jumps to the end of event time and every open window fires;
 * after ``duration_s``, or on Ctrl-C: with a savepoint, without draining (windows stay open);
 * when the job ends on its own (failure included).
 
@@ -16,6 +16,7 @@ to PyFlink's mini-cluster and copies results into ClickHouse while the job runs.
 from __future__ import annotations
 
 import csv
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -29,10 +30,11 @@ from flink_jobs.runtime import (
     prepare_local_jvm,
     stop_with_savepoint,
     table_environment,
+    trigger_savepoint,
     web_ui_port,
 )
 from flink_jobs.streaming.job import job_config, submit
-from flink_jobs.streaming.restore import latest_restore_point, prune, savepoint_root
+from flink_jobs.streaming.restore import drained_root, latest_restore_point, prune, savepoint_root
 from flink_jobs.streaming.sql import KafkaEndpoint
 from meterflow.errors import MeterflowError, SpecError
 from meterflow.paths import pipeline_state
@@ -43,11 +45,11 @@ from meterflow.spec.names import PipelineNames, names_for
 from meterflow.spec.topics import topic_plan
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow.stack.local import bootstrap_for
-from meterflow.stack.topics import ensure_topics
-from meterflow_clickhouse.migrate import apply_migrations
-from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, ServingSink
+from meterflow.stack.topics import delete_topics, ensure_topics
+from meterflow_clickhouse.migrate import apply_migrations, drop_database
+from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, ServingSink
 from meterflow_iceberg.catalog import open_catalog
-from meterflow_iceberg.tables import ensure_readings_table
+from meterflow_iceberg.tables import drop_namespace, ensure_readings_table
 
 CONTINUOUS_IDLE_TIMEOUT = "30 s"
 """How long a silent partition may hold the watermark back in a continuous run.
@@ -59,7 +61,7 @@ final watermark when its source is idle, and the last windows would never fire (
 _TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 
 
-class JobFailed(MeterflowError):
+class JobFailedError(MeterflowError):
     """The Flink job ended in a failure."""
 
 
@@ -84,6 +86,20 @@ def prepare(pipeline: MeterPipeline, bootstrap: str) -> PipelineNames:
     apply_migrations(clickhouse_dsn(pipeline), names.clickhouse_database)
     if pipeline.spec.meters.source == "file":
         publish_meter_file(pipeline, bootstrap)
+    return names
+
+
+def reset(pipeline: MeterPipeline) -> PipelineNames:
+    """Delete everything of ``pipeline`` on the embedded stack: topics, consumer groups, the
+    ClickHouse database, the Iceberg namespace and the saved Flink state (``meterflow reset``)."""
+    names = names_for(pipeline)
+    bootstrap = bootstrap_for(pipeline)
+    delete_topics(bootstrap, names.topics.all(), groups=[names.consumer_group, f"{names.consumer_group}.clickhouse"])
+    drop_database(clickhouse_dsn(pipeline), names.clickhouse_database)
+    catalog = open_catalog(iceberg_location(pipeline))
+    if (names.iceberg_namespace,) in catalog.list_namespaces():
+        drop_namespace(catalog, names.iceberg_namespace)
+    shutil.rmtree(pipeline_state(pipeline.name), ignore_errors=True)
     return names
 
 
@@ -116,7 +132,7 @@ def serving_sink(pipeline: MeterPipeline, bootstrap: str, names: PipelineNames) 
         bootstrap=bootstrap,
         dsn=clickhouse_dsn(pipeline),
         database=names.clickhouse_database,
-        topics={topics.aggregates: AGGREGATES, topics.alerts: ALERTS, topics.counters: COUNTERS},
+        routes={topics.aggregates: AGGREGATES, topics.alerts: ALERTS, topics.counters: COUNTERS, topics.meters: METERS},
         group_id=f"{names.consumer_group}.clickhouse",
     )
 
@@ -161,14 +177,22 @@ def run_local(
                     "duration" if duration_s is not None and time.monotonic() - started >= duration_s else
                     None
                 )  # fmt: skip
+                if stop_reason == "idle":
+                    # Resume from a savepoint taken before the drain (a drained one cannot be resumed):
+                    # windows the drain fires fire again later with the same rows, which ClickHouse
+                    # replaces by key.
+                    echo("stopping (idle): savepoint, then draining open windows …")
+                    summary.savepoint = trigger_savepoint(job, savepoint_root(state))
+                    stop_with_savepoint(job, drain=True, directory=drained_root(state))
+                    summary.final_state = _wait_terminal(job)
+                    break
                 if stop_reason:
-                    drain = stop_reason == "idle"
-                    echo(f"stopping ({stop_reason}){': draining open windows' if drain else ''} …")
-                    summary.savepoint = stop_with_savepoint(job, drain=drain, directory=savepoint_root(state))
+                    echo(f"stopping ({stop_reason}) …")
+                    summary.savepoint = stop_with_savepoint(job, drain=False, directory=savepoint_root(state))
                     summary.final_state = _wait_terminal(job)
                     break
         if summary.final_state == "FAILED":
-            raise JobFailed(f"the streaming job failed: {_failure(job)}; see {cluster.log_file}")
+            raise JobFailedError(f"the streaming job failed: {_failure(job)}; see {cluster.log_file}")
         sink.drain()
     finally:
         summary.sink_rows = dict(sink.stats.rows)
@@ -230,9 +254,7 @@ class _IdleProbe:
         partitions = [TopicPartition(self._topic, p) for p in self._consumer.partitions_for_topic(self._topic) or []]
         ends = self._consumer.end_offsets(partitions)
         committed = self._admin.list_group_offsets({self._group: partitions}).get(self._group, {})
-        caught_up = all(
-            ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp]) for tp in partitions
-        )
+        caught_up = all(ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp]) for tp in partitions)
         if not caught_up:
             self._since = None
             return False
@@ -249,13 +271,24 @@ def _status(job: Any) -> str:
 
 
 def _wait_terminal(job: Any, timeout_s: float = 120.0) -> str:
+    """The job's final state after a successful stop-with-savepoint.
+
+    The local mini-cluster shuts down as soon as its only job has ended, so a status query can
+    lose that race; after a completed stop, a cluster that is gone means the job finished.
+    """
+    from py4j.protocol import Py4JJavaError
+
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = _status(job)
-        if status in _TERMINAL:
+    while True:
+        try:
+            status = _status(job)
+        except Py4JJavaError as exc:
+            if "has already been shut down" in str(exc.java_exception):
+                return "FINISHED"
+            raise
+        if status in _TERMINAL or time.monotonic() >= deadline:
             return status
         time.sleep(0.2)
-    return _status(job)
 
 
 def _failure(job: Any) -> str:

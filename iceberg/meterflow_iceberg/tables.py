@@ -6,6 +6,8 @@ every checkpoint. Table properties keep a streaming writer's metadata in check.
 
 from __future__ import annotations
 
+import contextlib
+
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -44,10 +46,8 @@ READINGS_PROPERTIES = {
 
 
 def ensure_namespace(catalog: Catalog, namespace: str) -> None:
-    try:
+    with contextlib.suppress(NamespaceAlreadyExistsError):  # idempotent
         catalog.create_namespace(namespace)
-    except NamespaceAlreadyExistsError:
-        pass
 
 
 def ensure_readings_table(catalog: Catalog, namespace: str) -> Table:

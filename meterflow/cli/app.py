@@ -12,7 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from meterflow import __version__
-from meterflow.cli import run, simulate, spec, stack
+from meterflow.cli import batch, demo, run, simulate, spec, stack
 from meterflow.errors import MeterflowError
 
 app = typer.Typer(
@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for group in (stack, spec, simulate, run):
+for group in (stack, spec, simulate, run, batch, demo):
     group.register(app)
 
 
@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-def run() -> None:
+def console() -> None:
     """Console-script wrapper around :func:`main`."""
     sys.exit(main())
 
 
 if __name__ == "__main__":
-    run()
+    console()

@@ -11,7 +11,9 @@ from meterflow.spec import MeterPipeline, load_manifest
 
 ManifestOption = Annotated[
     Path,
-    typer.Option("--file", "-f", help="MeterPipeline manifest (the file `kubectl apply -f` takes).", show_default=False),
+    typer.Option(
+        "--file", "-f", help="MeterPipeline manifest (the file `kubectl apply -f` takes).", show_default=False
+    ),
 ]
 
 

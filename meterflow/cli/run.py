@@ -29,7 +29,8 @@ class OutputFormat(str, Enum):
 def run(
     file: ManifestOption,
     until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Stop once everything in the readings topic is processed (drains windows).")
+        bool,
+        typer.Option("--until-idle", help="Stop once everything in the readings topic is processed (drains windows)."),
     ] = False,
     duration: Annotated[
         str | None, typer.Option(help="Stop after this long (e.g. 90s, 10m), keeping open windows in the savepoint.")
@@ -77,6 +78,25 @@ def sql(
     _print(columns, rows, output)
 
 
+def reset(
+    file: ManifestOption,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a pipeline's topics, ClickHouse database, Iceberg tables and saved state (embedded stack)."""
+    from flink_jobs.streaming.runner import reset as reset_pipeline
+
+    pipeline = manifest(file)
+    names = names_for(pipeline)
+    if not yes:
+        typer.confirm(
+            f"delete every topic, the ClickHouse database {names.clickhouse_database}, the Iceberg namespace "
+            f"{names.iceberg_namespace} and the saved state of {pipeline.name}?",
+            abort=True,
+        )
+    reset_pipeline(pipeline)
+    console.print(f"{pipeline.name}: reset (topics, ClickHouse, Iceberg and Flink state deleted)")
+
+
 def _print(columns: list[str], rows: list[Any], output: OutputFormat) -> None:
     if output == OutputFormat.csv:
         writer = csv.writer(sys.stdout)
@@ -107,3 +127,4 @@ def _cell(value: Any) -> str:
 def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command()(sql)
+    app.command()(reset)

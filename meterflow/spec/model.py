@@ -175,10 +175,17 @@ class MetersSpec(_Model):
         ),
     ] = None
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        cel("self.source != 'file' || has(self.file)", "meters.file is required when meters.source is file",
-            ".file"),
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.source != 'file' || has(self.file)",
+                    "meters.file is required when meters.source is file",
+                    ".file",
+                ),
+            ]
+        }
+    )
 
     @model_validator(mode="after")
     def _file_when_file_source(self) -> MetersSpec:
@@ -196,8 +203,11 @@ class MeasurementSpec(_Model):
     ]
     series: Annotated[
         str,
-        Field(description="series of the readings (e.g. P1); readings of other series are dead-lettered.",
-              pattern=IDENTIFIER_PATTERN, max_length=64),
+        Field(
+            description="series of the readings (e.g. P1); readings of other series are dead-lettered.",
+            pattern=IDENTIFIER_PATTERN,
+            max_length=64,
+        ),
     ]
     unit: Annotated[str, Field(description="Unit of the values (e.g. L, V, C).", min_length=1, max_length=16)]
     kind: Annotated[
@@ -215,9 +225,13 @@ class MeasurementSpec(_Model):
     min: Annotated[float | None, Field(description="Smallest valid value; lower readings are dead-lettered.")] = None
     max: Annotated[float | None, Field(description="Largest valid value; higher readings are dead-lettered.")] = None
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not exceed max", ".min"),
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not exceed max", ".min"),
+            ]
+        }
+    )
 
     @model_validator(mode="after")
     def _range_ordered(self) -> MeasurementSpec:
@@ -253,14 +267,28 @@ class WindowSpec(_Model):
         ),
     ] = "0s"
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        cel("duration(self.size) > duration('0s')", "windows.size must be positive", ".size"),
-        cel("!has(self.slide) || duration(self.slide) > duration('0s')", "windows.slide must be positive", ".slide"),
-        cel("!has(self.slide) || duration(self.slide) <= duration(self.size)",
-            "windows.slide must not be larger than windows.size", ".slide"),
-        cel("self.type == 'hopping' || !has(self.slide) || duration(self.slide) == duration(self.size)",
-            "windows.slide is only for hopping windows; remove it or set type: hopping", ".slide"),
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("duration(self.size) > duration('0s')", "windows.size must be positive", ".size"),
+                cel(
+                    "!has(self.slide) || duration(self.slide) > duration('0s')",
+                    "windows.slide must be positive",
+                    ".slide",
+                ),
+                cel(
+                    "!has(self.slide) || duration(self.slide) <= duration(self.size)",
+                    "windows.slide must not be larger than windows.size",
+                    ".slide",
+                ),
+                cel(
+                    "self.type == 'hopping' || !has(self.slide) || duration(self.slide) == duration(self.size)",
+                    "windows.slide is only for hopping windows; remove it or set type: hopping",
+                    ".slide",
+                ),
+            ]
+        }
+    )
 
     @model_validator(mode="after")
     def _slide_fits_size(self) -> WindowSpec:
@@ -295,8 +323,9 @@ class WindowSpec(_Model):
 class RuleSpec(_Model):
     """A threshold alert rule, evaluated on every valid reading in Flink SQL."""
 
-    name: Annotated[str, Field(description="Rule name, UPPER_SNAKE (e.g. HIGH_FLOW).", pattern=RULE_NAME_PATTERN,
-                               max_length=64)]
+    name: Annotated[
+        str, Field(description="Rule name, UPPER_SNAKE (e.g. HIGH_FLOW).", pattern=RULE_NAME_PATTERN, max_length=64)
+    ]
     measurement: Annotated[str, Field(description="Name of a measurement of spec.measurements.", max_length=64)]
     condition: Annotated[Condition, Field(description="Comparison: value <condition> threshold.")]
     threshold: Annotated[float, Field(description="The value compared with; within the measurement's min/max.")]
@@ -322,8 +351,11 @@ class ClickHouseSink(_Model):
     ] = None
     database: Annotated[
         str | None,
-        Field(description="Database name; default: the pipeline name with - replaced by _.",
-              pattern=r"^[a-z_][a-z0-9_]*$", max_length=63),
+        Field(
+            description="Database name; default: the pipeline name with - replaced by _.",
+            pattern=r"^[a-z_][a-z0-9_]*$",
+            max_length=63,
+        ),
     ] = None
 
 
@@ -331,23 +363,36 @@ class IcebergSink(_Model):
     """The raw-readings lake: an Iceberg catalog and warehouse shared by Flink and pyiceberg."""
 
     catalog_name: Annotated[
-        str, Field(description="Catalog name; must be the same for every reader and writer.",
-                   pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)
+        str,
+        Field(
+            description="Catalog name; must be the same for every reader and writer.",
+            pattern=r"^[a-z_][a-z0-9_]*$",
+            max_length=63,
+        ),
     ] = "meterflow"
     catalog_uri: Annotated[
         str | None,
-        Field(description="SQL catalog URI: sqlite:///path (local default) or postgresql://host/db; on "
-                          "Kubernetes the operator's default when unset.",
-              max_length=4096),
+        Field(
+            description="SQL catalog URI: sqlite:///path (local default) or postgresql://host/db; on "
+            "Kubernetes the operator's default when unset.",
+            max_length=4096,
+        ),
     ] = None
     warehouse: Annotated[
-        str | None, Field(description="Warehouse URI: file:///path (local default) or s3://bucket/path; on "
-                                      "Kubernetes the operator's default when unset.",
-                          max_length=4096)
+        str | None,
+        Field(
+            description="Warehouse URI: file:///path (local default) or s3://bucket/path; on "
+            "Kubernetes the operator's default when unset.",
+            max_length=4096,
+        ),
     ] = None
     namespace: Annotated[
-        str | None, Field(description="Iceberg namespace; default: the pipeline name with - replaced by _.",
-                          pattern=r"^[a-z_][a-z0-9_]*$", max_length=63)
+        str | None,
+        Field(
+            description="Iceberg namespace; default: the pipeline name with - replaced by _.",
+            pattern=r"^[a-z_][a-z0-9_]*$",
+            max_length=63,
+        ),
     ] = None
     secret_ref: Annotated[
         SecretKeyRef | None,
@@ -370,8 +415,12 @@ class BatchSpec(_Model):
 
     schedule: Annotated[
         str,
-        Field(description="Cron schedule (5 fields, in timeZone) of the batch recompute.", min_length=9,
-              max_length=128, pattern=r"^(\S+\s+){4}\S+$"),
+        Field(
+            description="Cron schedule (5 fields, in timeZone) of the batch recompute.",
+            min_length=9,
+            max_length=128,
+            pattern=r"^(\S+\s+){4}\S+$",
+        ),
     ] = "30 1 * * *"
     lookback: Annotated[Duration, Field(description="How many closed days each scheduled run recomputes.")] = "3d"
     no_data_hours: Annotated[
@@ -395,16 +444,19 @@ class Resources(_Model):
     """CPU and memory of one Flink process."""
 
     cpu: Annotated[float, Field(gt=0, le=64, description="CPU cores.")] = 1.0
-    memory: Annotated[str, Field(description="Memory as a Kubernetes quantity (e.g. 2048m, 2Gi).",
-                                 pattern=K8S_QUANTITY_PATTERN)] = "2048m"
+    memory: Annotated[
+        str, Field(description="Memory as a Kubernetes quantity (e.g. 2048m, 2Gi).", pattern=K8S_QUANTITY_PATTERN)
+    ] = "2048m"
 
 
 class FlinkSpec(_Model):
     """How the streaming and batch jobs run on Flink."""
 
     image: Annotated[
-        str, Field(description="Flink job image with PyFlink, the connector jars and meterflow.", min_length=1,
-                   max_length=512)
+        str,
+        Field(
+            description="Flink job image with PyFlink, the connector jars and meterflow.", min_length=1, max_length=512
+        ),
     ] = "ghcr.io/meterflow/meterflow-flink:0.1.0"
     parallelism: Annotated[int, Field(ge=1, le=512, description="Job parallelism.")] = 1
     job_manager: Annotated[Resources, Field(description="JobManager resources.")] = Resources(memory="1600m")
@@ -417,13 +469,20 @@ class FlinkSpec(_Model):
         CelDuration, Field(description="Checkpoint interval; Iceberg commits and Kafka offsets follow it.")
     ] = "10s"
     checkpoint_dir: Annotated[
-        str | None, Field(description="Durable checkpoint URI (s3://..., file://...); default: under the "
-                          "local state folder, on Kubernetes <operator stateUri>/<namespace>/<name>/checkpoints.",
-                          max_length=4096)
+        str | None,
+        Field(
+            description="Durable checkpoint URI (s3://..., file://...); default: under the "
+            "local state folder, on Kubernetes <operator stateUri>/<namespace>/<name>/checkpoints.",
+            max_length=4096,
+        ),
     ] = None
     savepoint_dir: Annotated[
-        str | None, Field(description="Durable savepoint URI; default: under the local state folder, on "
-                          "Kubernetes <operator stateUri>/<namespace>/<name>/savepoints.", max_length=4096)
+        str | None,
+        Field(
+            description="Durable savepoint URI; default: under the local state folder, on "
+            "Kubernetes <operator stateUri>/<namespace>/<name>/savepoints.",
+            max_length=4096,
+        ),
     ] = None
 
 
@@ -434,20 +493,25 @@ class MeterPipelineSpec(_Model):
         MeterKind, Field(description="water, building or household: what `meterflow simulate` produces.")
     ] = MeterKind.water
     time_zone: Annotated[
-        str, Field(description="IANA time zone that defines a day for batch figures (e.g. Australia/Brisbane).",
-                   min_length=1, max_length=64)
+        str,
+        Field(
+            description="IANA time zone that defines a day for batch figures (e.g. Australia/Brisbane).",
+            min_length=1,
+            max_length=64,
+        ),
     ] = "UTC"
     source: Annotated[SourceSpec, Field(description="The readings topic.")] = SourceSpec()
     meters: Annotated[MetersSpec, Field(description="Meter metadata for enrichment.")] = MetersSpec()
     measurements: Annotated[
         list[MeasurementSpec],
-        Field(description="The measurements this pipeline accepts; other readings are dead-lettered.",
-              min_length=1, max_length=MAX_MEASUREMENTS),
+        Field(
+            description="The measurements this pipeline accepts; other readings are dead-lettered.",
+            min_length=1,
+            max_length=MAX_MEASUREMENTS,
+        ),
     ]
     windows: Annotated[WindowSpec, Field(description="Event-time windows.")] = WindowSpec()
-    rules: Annotated[
-        list[RuleSpec], Field(description="Threshold alert rules.", max_length=MAX_RULES)
-    ] = []
+    rules: Annotated[list[RuleSpec], Field(description="Threshold alert rules.", max_length=MAX_RULES)] = []
     sinks: Annotated[SinksSpec, Field(description="ClickHouse and Iceberg.")] = SinksSpec()
     batch: Annotated[BatchSpec, Field(description="The scheduled batch recompute.")] = BatchSpec()
     flink: Annotated[FlinkSpec, Field(description="Flink job settings.")] = FlinkSpec()
@@ -457,17 +521,34 @@ class MeterPipelineSpec(_Model):
         Field(description="On delete: Retain keeps topics, tables and schema; Delete removes them."),
     ] = RetentionPolicy.Retain
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        cel("self.rules.all(r, self.measurements.exists(m, m.name == r.measurement))",
-            "every rule's measurement must be one of spec.measurements", ".rules"),
-        cel("self.rules.all(r, self.measurements.all(m, m.name != r.measurement || "
-            "((!has(m.min) || r.threshold >= m.min) && (!has(m.max) || r.threshold <= m.max))))",
-            "every rule's threshold must lie within its measurement's min and max", ".rules"),
-        cel("self.measurements.all(m, self.measurements.exists_one(o, o.name == m.name && o.series == m.series))",
-            "measurements must be unique by name and series", ".measurements"),
-        cel("self.rules.all(r, self.rules.exists_one(o, o.name == r.name))",
-            "rule names must be unique", ".rules"),
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.rules.all(r, self.measurements.exists(m, m.name == r.measurement))",
+                    "every rule's measurement must be one of spec.measurements",
+                    ".rules",
+                ),
+                cel(
+                    "self.rules.all(r, self.measurements.all(m, m.name != r.measurement || "
+                    "((!has(m.min) || r.threshold >= m.min) && (!has(m.max) || r.threshold <= m.max))))",
+                    "every rule's threshold must lie within its measurement's min and max",
+                    ".rules",
+                ),
+                cel(
+                    "self.measurements.all(m, "
+                    "self.measurements.exists_one(o, o.name == m.name && o.series == m.series))",
+                    "measurements must be unique by name and series",
+                    ".measurements",
+                ),
+                cel(
+                    "self.rules.all(r, self.rules.exists_one(o, o.name == r.name))",
+                    "rule names must be unique",
+                    ".rules",
+                ),
+            ]
+        }
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -531,9 +612,9 @@ class LastBatch(_Model):
     """The most recent batch run the operator started."""
 
     name: Annotated[str | None, Field(description="Name of the batch run's FlinkDeployment or Job.")] = None
-    time: Annotated[
-        str | None, Field(description="Its scheduled time, when the operator started it (RFC 3339).")
-    ] = None
+    time: Annotated[str | None, Field(description="Its scheduled time, when the operator started it (RFC 3339).")] = (
+        None
+    )
     state: Annotated[str | None, Field(description="Its last known state.")] = None
 
 

@@ -5,10 +5,15 @@ Idempotent: existing topics are kept, and grown when the plan asks for more part
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Sequence
+
 from kafka import KafkaAdminClient
 from kafka.admin import NewPartitions, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from meterflow.errors import MeterflowError
 from meterflow.spec.topics import TopicPlan
 
 
@@ -19,16 +24,16 @@ def ensure_topics(bootstrap: str, plans: list[TopicPlan]) -> list[str]:
         existing = set(admin.list_topics())
         missing = [p for p in plans if p.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created concurrently by another process
                 admin.create_topics(
                     [NewTopic(p.name, p.partitions, p.replicas, topic_configs=p.config) for p in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another process: fine
         present = {p.name for p in plans} - {p.name for p in missing}
         if present:
             described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(sorted(present))}
-            grow = {p.name: NewPartitions(p.partitions) for p in plans if described.get(p.name, p.partitions) < p.partitions}
+            grow = {
+                p.name: NewPartitions(p.partitions) for p in plans if described.get(p.name, p.partitions) < p.partitions
+            }
             if grow:
                 admin.create_partitions(grow)
         return [p.name for p in missing]
@@ -36,12 +41,25 @@ def ensure_topics(bootstrap: str, plans: list[TopicPlan]) -> list[str]:
         admin.close()
 
 
-def delete_topics(bootstrap: str, names: list[str]) -> None:
-    """Delete the named topics that exist."""
+def delete_topics(bootstrap: str, names: list[str], groups: Sequence[str] = (), timeout_s: float = 60.0) -> list[str]:
+    """Delete the named topics that exist (and the named consumer groups); wait until they are gone.
+
+    Deletion is asynchronous in Kafka: returning before the topics vanish would let a following
+    ``ensure_topics`` see them and skip creating them. Returns the topics deleted.
+    """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meterflow-admin")
     try:
         present = [n for n in names if n in set(admin.list_topics())]
         if present:
             admin.delete_topics(present)
+        known_groups = {g[0] for g in admin.list_consumer_groups()}
+        if doomed := [g for g in groups if g in known_groups]:
+            admin.delete_consumer_groups(doomed)
+        deadline = time.monotonic() + timeout_s
+        while (left := set(present) & set(admin.list_topics())) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if left:
+            raise MeterflowError(f"topics {sorted(left)} are still being deleted after {timeout_s:.0f}s; try again")
+        return present
     finally:
         admin.close()

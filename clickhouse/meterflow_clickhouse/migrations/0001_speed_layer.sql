@@ -30,6 +30,63 @@ PARTITION BY toYYYYMM(window_start)
 ORDER BY (meter_id, measurement_type, series, window_start, window_end)
 ;
 
+-- Meter metadata (from the compacted <name>.meters topic), newest version per meter.
+CREATE TABLE IF NOT EXISTS {db}.meters
+(
+    meter_id   String,
+    meter_type LowCardinality(String),
+    suburb     LowCardinality(String),
+    postcode   LowCardinality(String),
+    usage_type LowCardinality(String),
+    version    UInt64,
+    is_deleted UInt8 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY meter_id
+;
+
+-- Window results arrive here un-enriched (as many as readings when windows are shorter than the
+-- reporting interval); the view below labels them with their meter's metadata on the way into
+-- readings_agg. An unknown meter is kept and labelled 'unknown'.
+CREATE TABLE IF NOT EXISTS {db}.readings_agg_queue
+(
+    meter_id         String,
+    measurement_type String,
+    series           String,
+    unit             String,
+    window_start     DateTime64(3, 'UTC'),
+    window_end       DateTime64(3, 'UTC'),
+    readings         UInt64,
+    sum              Float64,
+    avg              Float64,
+    min              Float64,
+    max              Float64,
+    stddev           Float64,
+    consumption      Nullable(Float64),
+    version          UInt64,
+    is_deleted       UInt8 DEFAULT 0
+)
+ENGINE = Null
+;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.readings_agg_enrich TO {db}.readings_agg AS
+SELECT
+    q.meter_id AS meter_id, q.measurement_type AS measurement_type, q.series AS series, q.unit AS unit,
+    q.window_start AS window_start, q.window_end AS window_end, q.readings AS readings, q.sum AS sum,
+    q.avg AS avg, q.min AS min, q.max AS max, q.stddev AS stddev, q.consumption AS consumption,
+    if(m.known, m.meter_type, 'unknown') AS meter_type,
+    if(m.known, m.suburb, 'unknown')     AS suburb,
+    if(m.known, m.postcode, 'unknown')   AS postcode,
+    if(m.known, m.usage_type, 'unknown') AS usage_type,
+    q.version AS version, q.is_deleted AS is_deleted
+FROM {db}.readings_agg_queue AS q
+LEFT JOIN
+(
+    SELECT meter_id, meter_type, suburb, postcode, usage_type, 1 AS known
+    FROM {db}.meters FINAL
+) AS m ON q.meter_id = m.meter_id
+;
+
 CREATE TABLE IF NOT EXISTS {db}.alerts
 (
     rule             LowCardinality(String),

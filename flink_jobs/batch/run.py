@@ -1,0 +1,346 @@
+"""One batch run: closed days recomputed from the Iceberg lake into ClickHouse, then lake upkeep.
+
+:func:`run_batch` is what ``meterflow batch``, ``python -m flink_jobs.batch`` (the FlinkDeployment
+entry) and the demo call. In order:
+
+1. the schema (migrations, serving views with the pipeline's time zone) is brought up to date;
+2. the snapshot is pinned — the current one, or ``--as-of`` an id or a time (time travel) — and
+   the days chosen: ``--from``/``--to``, or the due days of the lookback (:mod:`.days`);
+3. meter metadata is refreshed from the ``<name>.meters`` topic (:mod:`.meters`);
+4. **Flink SQL in batch mode** reads the lake for the days plus a one-day margin and returns one
+   row per meter x measurement x series x local day (:mod:`.sql`) — the raw readings stay in
+   the JVM;
+5. Python finishes the small daily rows: register steps anchored on daily_stats, meter silences
+   (:mod:`.steps`), enrichment, problem rules (:mod:`.problems`);
+6. one ClickHouse session replaces the days and months (:mod:`.store`) and records the run;
+7. snapshots older than ``spec.sinks.iceberg.snapshotRetention`` are expired.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from flink_jobs.batch import days as dayslib
+from flink_jobs.batch import meters as meterslib
+from flink_jobs.batch import problems, steps, store
+from flink_jobs.batch.days import AsOf, BatchError, DayRange
+from flink_jobs.batch.sql import DAILY_COLUMNS, Scan, daily_query, job_config
+from meterflow.errors import MeterflowError
+from meterflow.spec.durations import to_millis
+from meterflow.spec.model import MeterPipeline
+from meterflow.spec.names import PipelineNames, names_for
+from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
+from meterflow_clickhouse.client import session
+from meterflow_clickhouse.migrate import apply_with
+from meterflow_clickhouse.views import apply_views
+from meterflow_iceberg.catalog import open_catalog
+from meterflow_iceberg.maintenance import (
+    SnapshotRef,
+    current_snapshot,
+    expire_snapshots,
+    partition_updates,
+    snapshot_as_of,
+    snapshot_by_id,
+)
+from meterflow_iceberg.tables import ensure_readings_table
+
+MARGIN_DAYS = 1
+"""Days read before the first recomputed day, so its first register step has a predecessor."""
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class BatchSummary:
+    """What one batch run did."""
+
+    run_id: str
+    pipeline: str
+    days: list[date] = field(default_factory=list)
+    snapshot_id: int = 0
+    snapshot_time: datetime | None = None
+    as_of: str = ""
+    readings: int = 0
+    daily_rows: int = 0
+    monthly_rows: int = 0
+    problem_rows: int = 0
+    flink_seconds: float = 0.0
+    seconds: float = 0.0
+    expired_snapshots: int = 0
+    meters_updated: int | None = None
+    status: str = "ok"
+
+    @property
+    def day_from(self) -> date | None:
+        return min(self.days) if self.days else None
+
+    @property
+    def day_to(self) -> date | None:
+        return max(self.days) if self.days else None
+
+    def describe(self) -> str:
+        if not self.days:
+            return f"batch {self.run_id}: nothing to recompute (every closed day of the lookback is up to date)"
+        span = f"{self.day_from}" if self.day_from == self.day_to else f"{self.day_from} .. {self.day_to}"
+        return (
+            f"batch {self.run_id}: recomputed {len(self.days)} day{'s' if len(self.days) != 1 else ''} ({span}) "
+            f"from snapshot {self.snapshot_id}: {self.readings:,} readings → {self.daily_rows:,} daily, "
+            f"{self.monthly_rows:,} monthly, {self.problem_rows:,} problem rows in {self.seconds:.1f}s "
+            f"(Flink {self.flink_seconds:.1f}s); {self.expired_snapshots} snapshot"
+            f"{'s' if self.expired_snapshots != 1 else ''} expired"
+        )
+
+
+def ensure_schema(pipeline: MeterPipeline, client: Any | None = None) -> None:
+    """Migrations and the serving views of ``pipeline`` (idempotent)."""
+    names = names_for(pipeline)
+    kinds = [(m.name, m.series, str(m.kind)) for m in pipeline.spec.measurements]
+    if client is None:
+        with session(clickhouse_dsn(pipeline)) as opened:
+            ensure_schema(pipeline, opened)
+        return
+    apply_with(client, names.clickhouse_database)
+    apply_views(client, names.clickhouse_database, pipeline.spec.time_zone, kinds)
+
+
+def run_batch(
+    pipeline: MeterPipeline,
+    day_from: date | str | None = None,
+    day_to: date | str | None = None,
+    as_of: str | int | None = None,
+    *,
+    expire: bool = True,
+    echo: Echo | None = None,
+    now: datetime | None = None,
+) -> BatchSummary:
+    """Recompute ``day_from`` .. ``day_to`` (default: the due closed days) — see the module docstring."""
+    say = echo or (lambda _: None)
+    started = time.monotonic()
+    started_at = now or datetime.now(UTC)
+    run_id = started_at.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    names = names_for(pipeline)
+    zone = pipeline.spec.time_zone
+    db = names.clickhouse_database
+    dsn = clickhouse_dsn(pipeline)
+    when = dayslib.parse_as_of(str(as_of), zone) if as_of is not None else None
+    summary = BatchSummary(run_id=run_id, pipeline=pipeline.name, as_of=str(as_of) if as_of is not None else "")
+
+    table = ensure_readings_table(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
+    snapshot = _pin(table, when)
+    summary.snapshot_id = snapshot.snapshot_id if snapshot else 0
+    summary.snapshot_time = store.from_ms(snapshot.timestamp_ms) if snapshot else store.from_ms(0)
+
+    with session(dsn) as client:
+        ensure_schema(pipeline, client)
+        recomputed = store.recomputed_days(client, db)
+    chosen = dayslib.explicit_range(day_from, day_to)
+    if chosen is None:
+        candidates = dayslib.closed_days(zone, pipeline.spec.batch.lookback, started_at)
+        due = dayslib.due_days(candidates, recomputed, partition_updates(table), zone)
+        chosen = dayslib.contiguous(due)
+    if chosen is None:
+        summary.status = "up to date"
+    else:
+        summary.days = chosen.days()
+        say(
+            f"recomputing {chosen.first} .. {chosen.last} ({zone} days) from "
+            f"{snapshot.describe() if snapshot else 'an empty lake'}"
+        )
+        summary.meters_updated = _refresh_meters(pipeline, names, dsn, say)
+        try:
+            _compute(
+                pipeline, names, chosen=chosen, snapshot=snapshot, recomputed=recomputed, summary=summary,
+                started_at=started_at, say=say,
+            )  # fmt: skip
+        except Exception as exc:
+            # Flink (py4j) or a driver: keep the cause's first line; record the failed run either way
+            failure = (
+                exc if isinstance(exc, MeterflowError) else BatchError(f"the batch job failed: {_first_line(exc)}")
+            )
+            summary.status, summary.seconds = "failed", time.monotonic() - started
+            _record_failure(dsn, db, summary, started_at, str(failure))
+            raise failure from exc
+
+    if expire:
+        retention = to_millis(pipeline.spec.sinks.iceberg.snapshot_retention)
+        summary.expired_snapshots = expire_snapshots(table, _ms(started_at) - retention)
+    summary.seconds = time.monotonic() - started
+    with session(dsn) as client:
+        store.record_run(client, db, _record(summary, started_at))
+    return summary
+
+
+def _pin(table: Any, when: AsOf | None) -> SnapshotRef | None:
+    if when is None:
+        return current_snapshot(table)
+    if when.snapshot_id is not None:
+        return snapshot_by_id(table, when.snapshot_id)
+    return snapshot_as_of(table, when.timestamp_ms or 0)
+
+
+def _refresh_meters(pipeline: MeterPipeline, names: PipelineNames, dsn: str, say: Echo) -> int | None:
+    """Copy the meters topic into ClickHouse; None when no broker answers (the table is kept)."""
+    try:
+        bootstrap = _bootstrap(pipeline)
+        latest = meterslib.read_topic(bootstrap, names.topics.meters)
+    except Exception as exc:  # no broker: enrichment uses what the last run copied
+        say(f"  meter metadata not refreshed ({_first_line(exc)}); using the copy in ClickHouse")
+        return None
+    with session(dsn) as client:
+        current = store.meters(client, names.clickhouse_database)
+        rows = meterslib.changed_rows(current, latest)
+        if rows:
+            client.insert(
+                f"{names.clickhouse_database}.meters",
+                rows,
+                column_names=["meter_id", *meterslib.ENRICHMENT, "version", "is_deleted"],
+            )
+    return len(rows)
+
+
+def _bootstrap(pipeline: MeterPipeline) -> str:
+    from flink_jobs.runtime import in_cluster
+
+    source = pipeline.spec.source
+    if source.bootstrap_servers:
+        return source.bootstrap_servers
+    if in_cluster():
+        return f"{source.kafka_cluster}-kafka-bootstrap:9092"
+    from meterflow.stack.local import bootstrap_for
+
+    return bootstrap_for(pipeline, start=False)
+
+
+def _compute(
+    pipeline: MeterPipeline,
+    names: PipelineNames,
+    *,
+    chosen: DayRange,
+    snapshot: SnapshotRef | None,
+    recomputed: dict[date, int],
+    summary: BatchSummary,
+    started_at: datetime,
+    say: Echo,
+) -> None:
+    zone = pipeline.spec.time_zone
+    db = names.clickhouse_database
+    days = chosen.days()
+    scan_first = chosen.first - timedelta(days=MARGIN_DAYS)
+    scan = Scan(
+        start_ms=dayslib.day_bounds(scan_first, zone)[0],
+        end_ms=dayslib.day_bounds(chosen.last, zone)[1],
+        snapshot_id=snapshot.snapshot_id if snapshot else None,
+    )
+    t0 = time.monotonic()
+    raw = _flink_daily(pipeline, names, scan, say) if snapshot else _empty_daily()
+    summary.flink_seconds = time.monotonic() - t0
+
+    # anchors only from an unbroken run of recomputed days ending at the margin (none: an empty span)
+    streak = dayslib.streak_start(recomputed, scan_first) or scan_first
+    with session(clickhouse_dsn(pipeline)) as client:
+        series_anchors, meter_anchors = store.anchors(client, db, streak, scan_first)
+        history = store.history(client, db, chosen.first - timedelta(days=problems.HISTORY_DAYS), chosen.last, days)
+        meter_info = store.meters(client, db)
+
+    anchored = steps.anchor_registers(raw, series_anchors)
+    meter_days = steps.meter_days(anchored, meter_anchors)
+    daily = meterslib.enrich(anchored[anchored["day"].isin(days)].reset_index(drop=True), meter_info)
+    daily = daily.sort_values(["day", "meter_id", "measurement_type", "series"], kind="stable").reset_index(drop=True)
+    thresholds = problems.thresholds_for(pipeline)
+    day_ends = {d: dayslib.day_bounds(d, zone)[1] for d in days}
+    found = problems.detect(
+        daily, history, meter_days=meter_days, meter_anchors=meter_anchors, days=days, day_ends=day_ends,
+        now_ms=_ms(started_at), t=thresholds,
+    )  # fmt: skip
+    found = meterslib.enrich(found, meter_info)
+
+    summary.readings = int(daily["readings"].sum()) if not daily.empty else 0
+    summary.daily_rows = len(daily)
+    summary.problem_rows = len(found)
+    computed_at = datetime.now(UTC)
+    snapshot_time = store.from_ms(snapshot.timestamp_ms) if snapshot else store.from_ms(0)
+    with session(clickhouse_dsn(pipeline)) as client:
+        store.replace_days(
+            client, db, "daily_stats", column="day", columns=store.DAILY_COLUMNS, rows=store.daily_rows(daily),
+            days=days, run_id=summary.run_id,
+        )  # fmt: skip
+        store.record_days(
+            client, db, days, run_id=summary.run_id, snapshot_id=summary.snapshot_id, snapshot_time=snapshot_time,
+            computed_at=computed_at,
+        )  # fmt: skip
+        summary.monthly_rows = store.rebuild_months(client, db, days, summary.run_id)
+        store.replace_days(
+            client, db, "problem_meters", column="day", columns=store.PROBLEM_COLUMNS, rows=store.problem_rows(found),
+            days=days, run_id=summary.run_id,
+        )  # fmt: skip
+
+
+def _flink_daily(pipeline: MeterPipeline, names: PipelineNames, scan: Scan, say: Echo) -> pd.DataFrame:
+    """Run the batch query on Flink (mini-cluster locally, the cluster's JVM on Kubernetes)."""
+    from flink_jobs.runtime import in_cluster, prepare_local_jvm, table_environment, web_ui_port
+    from meterflow_iceberg.catalog import flink_catalog_ddl
+
+    lake = iceberg_location(pipeline)
+    if in_cluster():
+        t_env = table_environment(streaming=False, config=job_config(pipeline))
+    else:
+        cluster = prepare_local_jvm(f"{pipeline.name}-batch")
+        say(f"  Flink batch job on the local mini-cluster (log: {cluster.log_file})")
+        t_env = table_environment(streaming=False, config=job_config(pipeline, web_ui_port(cluster)))
+    t_env.execute_sql(flink_catalog_ddl(lake))
+    frame = t_env.sql_query(daily_query(pipeline, lake, names.iceberg_namespace, scan)).to_pandas()
+    if frame.empty:
+        return _empty_daily()
+    frame.columns = list(DAILY_COLUMNS)
+    return frame
+
+
+def _empty_daily() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in DAILY_COLUMNS})
+
+
+def _record_failure(dsn: str, db: str, summary: BatchSummary, started_at: datetime, message: str) -> None:
+    try:
+        with session(dsn) as client:
+            store.record_run(client, db, _record(summary, started_at, message))
+    except MeterflowError:
+        pass  # ClickHouse itself is what failed: the error raised says so
+
+
+def _record(summary: BatchSummary, started_at: datetime, message: str | None = None) -> store.RunRecord:
+    return store.RunRecord(
+        run_id=summary.run_id,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        day_from=summary.day_from,
+        day_to=summary.day_to,
+        as_of=summary.as_of,
+        snapshot_id=summary.snapshot_id,
+        snapshot_time=summary.snapshot_time or store.from_ms(0),
+        readings=summary.readings,
+        daily_rows=summary.daily_rows,
+        monthly_rows=summary.monthly_rows,
+        problem_rows=summary.problem_rows,
+        flink_seconds=summary.flink_seconds,
+        seconds=summary.seconds,
+        expired_snapshots=summary.expired_snapshots,
+        status=summary.status,
+        message=message or summary.describe(),
+    )
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    caused = [line for line in lines if line.startswith("Caused by:")]
+    return (caused[-1] if caused else lines[0] if lines else type(exc).__name__)[:400]
