@@ -52,9 +52,9 @@ def delete_topics(bootstrap: str, names: list[str], groups: Sequence[str] = (), 
         present = [n for n in names if n in set(admin.list_topics())]
         if present:
             admin.delete_topics(present)
-        known_groups = {g[0] for g in admin.list_consumer_groups()}
+        known_groups = {g["group_id"] for g in admin.list_groups()}
         if doomed := [g for g in groups if g in known_groups]:
-            admin.delete_consumer_groups(doomed)
+            admin.delete_groups(doomed)
         deadline = time.monotonic() + timeout_s
         while (left := set(present) & set(admin.list_topics())) and time.monotonic() < deadline:
             time.sleep(0.2)
