@@ -170,7 +170,7 @@ def test_a_second_run_changes_nothing(water: tuple[MeterPipeline, Expected, dict
 
 def _snapshot(pipeline: MeterPipeline) -> dict[str, Any]:
     return {
-        "aggs": rows(pipeline, "SELECT count(), sum(readings), round(sum(sum), 6) FROM readings_agg FINAL"),
+        "aggs": rows(pipeline, "SELECT count(), sum(readings), sum(toDecimal128(sum, 6)) FROM readings_agg FINAL"),
         "alerts": rows(pipeline, "SELECT count() FROM alerts FINAL"),
         "totals": rows(pipeline, "SELECT * FROM ingest_totals"),
         "lake": lake(pipeline).num_rows,
