@@ -5,8 +5,6 @@ injected alerts (over- and undervoltage, high load), late readings kept out of e
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from typing import Any
 
 import pytest
@@ -14,8 +12,9 @@ import pytest
 from meterflow.spec import MeterPipeline
 from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
+from tests.streaming import checks
 from tests.streaming.expected import Expected, compute
-from tests.streaming.harness import dead_letters, lake, meterflow, rows, simulate
+from tests.streaming.harness import meterflow, rows, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -47,83 +46,25 @@ def test_the_windows_are_minutes(household: Household) -> None:
 
 
 def test_every_record_is_counted(household: Household) -> None:
-    pipeline, expected, truth = household
-    [(in_total, valid, dlq, on_time, late, duplicates)] = rows(
-        pipeline, "SELECT in_total, valid, dlq, on_time, late, duplicates FROM ingest_totals"
-    )
-    assert in_total == expected.records == truth["counts"]["total_records"]
-    assert dlq == sum(expected.dlq_by_reason.values()) == truth["counts"]["malformed"]
-    assert duplicates == expected.duplicates == truth["counts"]["duplicate"] > 0
-    assert late == len(expected.late) == truth["counts"]["late"] > 0
-    assert on_time + late == expected.unique
-    assert valid == on_time + late + duplicates
+    checks.every_record_is_counted(*household)
 
 
 def test_dead_letters_by_reason(household: Household, broker: BrokerInfo) -> None:
-    pipeline, expected, truth = household
-    letters = dead_letters(pipeline, broker.bootstrap)
-    assert Counter(d["reason"] for d in letters) == Counter(expected.dlq_by_reason)
-    assert {d["payload"] for d in letters} == {m["payload"] for m in truth["malformed"]}
+    checks.dead_letters_by_reason(*household, broker.bootstrap)
 
 
 def test_lake_holds_every_unique_reading_once(household: Household) -> None:
     pipeline, expected, _ = household
-    table = lake(pipeline)
-    assert table.num_rows == expected.unique
-    keys = set(
-        zip(
-            table["meter_id"].to_pylist(),
-            table["measurement_type"].to_pylist(),
-            table["series"].to_pylist(),
-            table["event_time"].to_pylist(),
-            strict=True,
-        )
-    )
-    assert len(keys) == table.num_rows
-    late_rows = {
-        (r["meter_id"], r["measurement_type"], r["event_time"].replace(tzinfo=None))
-        for r in table.to_pylist()
-        if r["late"]
-    }
-    assert late_rows == {(r["meter_id"], r["measurement_type"], r["at"]) for r in expected.late}
+    checks.lake_holds_every_unique_reading_once(pipeline, expected)
 
 
 def test_every_window_matches(household: Household) -> None:
     pipeline, expected, _ = household
-    actual = {
-        (m, t, s, ws): (we, n, total, lo, hi, cons)
-        for m, t, s, ws, we, n, total, lo, hi, cons in rows(
-            pipeline,
-            "SELECT meter_id, measurement_type, series, window_start, window_end, readings, sum, min, max, "
-            "consumption FROM readings_agg FINAL",
-        )
-    }
-    assert set(actual) == set(expected.windows)
-    kinds = {m.name: m.kind for m in pipeline.spec.measurements}
-    for key, window in expected.windows.items():
-        end, n, total, lo, hi, cons = actual[key]
-        assert (end - key[3]).total_seconds() == 60, key
-        assert n == window.readings, key
-        assert math.isclose(total, window.total, rel_tol=1e-9, abs_tol=1e-9), key
-        assert (lo, hi) == (window.lowest, window.highest), key
-        if kinds[key[1]] == "interval":  # the sub-meterings: consumption is their sum (Wh)
-            assert cons is not None and math.isclose(cons, window.total, rel_tol=1e-9, abs_tol=1e-9), key
-        else:
-            assert cons is None, key
+    checks.every_window_matches(pipeline, expected, size_s=60)
 
 
 def test_exactly_the_injected_alerts(household: Household) -> None:
-    pipeline, expected, truth = household
-    actual = {
-        (m, rule, s, at)
-        for m, rule, s, at in rows(pipeline, "SELECT meter_id, rule, series, event_time FROM alerts FINAL")
-    }
-    assert actual == expected.alerts
-    # the households never reach a threshold on their own: every alert is an injected trigger
-    injected = {(t["meter_id"], t["rule"], t["series"]) for t in truth["triggers"]}
-    assert {(m, rule, s) for m, rule, s, _ in actual} == injected
-    assert len(actual) == len(truth["triggers"])
-    assert {rule for _, rule, _, _ in actual} == {r.name for r in pipeline.spec.rules}
+    checks.exactly_the_injected_alerts(*household)
 
 
 def test_alerts_and_windows_are_enriched(household: Household) -> None:

@@ -30,6 +30,7 @@ from kafka import KafkaProducer
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
+from tests.streaming import checks
 from tests.streaming.expected import Expected, compute, instant
 from tests.streaming.harness import lake, meterflow, rows, simulate, start
 
@@ -136,17 +137,7 @@ class Outcome:
 
 
 def _outcome(pipeline: MeterPipeline) -> Outcome:
-    table = lake(pipeline)
-    keys = list(
-        zip(
-            table["meter_id"].to_pylist(),
-            table["measurement_type"].to_pylist(),
-            table["series"].to_pylist(),
-            table["event_time"].to_pylist(),
-            strict=True,
-        )
-    )
-    late = {k for k, flag in zip(keys, table["late"].to_pylist(), strict=True) if flag}
+    keys, late = checks.lake_keys(pipeline)
     return Outcome(
         windows=set(
             rows(

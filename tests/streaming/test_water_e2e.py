@@ -15,6 +15,7 @@ import pytest
 from meterflow.spec import MeterPipeline
 from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
+from tests.streaming import checks
 from tests.streaming.expected import Expected, compute, instant
 from tests.streaming.harness import dead_letters, lake, meterflow, rows, simulate
 
@@ -37,16 +38,7 @@ def water(
 
 
 def test_every_record_is_counted(water: tuple[MeterPipeline, Expected, dict[str, Any]]) -> None:
-    pipeline, expected, truth = water
-    [(in_total, valid, dlq, on_time, late, duplicates)] = rows(
-        pipeline, "SELECT in_total, valid, dlq, on_time, late, duplicates FROM ingest_totals"
-    )
-    assert in_total == expected.records == truth["counts"]["total_records"]
-    assert dlq == sum(expected.dlq_by_reason.values()) == truth["counts"]["malformed"]
-    assert duplicates == expected.duplicates == truth["counts"]["duplicate"]
-    assert late == len(expected.late) == truth["counts"]["late"] > 0
-    assert on_time + late == expected.unique
-    assert valid == on_time + late + duplicates
+    checks.every_record_is_counted(*water)
 
 
 def test_dead_letters_carry_reason_and_payload(
@@ -67,19 +59,7 @@ def test_dead_letters_carry_reason_and_payload(
 
 def test_lake_holds_every_unique_reading_once(water: tuple[MeterPipeline, Expected, dict[str, Any]]) -> None:
     pipeline, expected, _ = water
-    table = lake(pipeline)
-    assert table.num_rows == expected.unique
-    keys = {
-        (m, t, s, e)
-        for m, t, s, e in zip(
-            table["meter_id"].to_pylist(),
-            table["measurement_type"].to_pylist(),
-            table["series"].to_pylist(),
-            table["event_time"].to_pylist(),
-            strict=True,
-        )
-    }
-    assert len(keys) == table.num_rows  # no duplicate rows
+    checks.lake_holds_every_unique_reading_once(pipeline, expected)
 
 
 def test_late_readings_are_counted_and_kept(water: tuple[MeterPipeline, Expected, dict[str, Any]]) -> None:

@@ -1,0 +1,61 @@
+"""Batch: recompute the loaded days from Iceberg into ClickHouse (``meterflow batch --from --to``)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from datetime import date, timedelta
+
+from bench.common import Phase, kill_group, monitored
+from bench.stack import METERFLOW, BenchPipeline, BenchStack
+
+
+def batch_phase(phase: Phase, stack: BenchStack, pipeline: BenchPipeline, first: date, days: int) -> None:
+    """Time one ``meterflow batch`` over ``days`` local days from ``first`` (snapshot expiry off)."""
+    last = first + timedelta(days=days - 1)
+    log = stack.home / "logs" / "bench-batch.out"
+    command = [
+        str(METERFLOW),
+        "batch",
+        "-f",
+        str(pipeline.path),
+        "--from",
+        str(first),
+        "--to",
+        str(last),
+        "--no-expire",
+    ]
+    with monitored(phase) as monitor, log.open("w") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command, env=stack.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        monitor.watch(process.pid)
+        try:
+            code = process.wait(timeout=1800)
+        except subprocess.TimeoutExpired:
+            kill_group(process)
+            raise RuntimeError(f"the batch did not finish within 30 min; see {log}") from None
+        seconds = time.monotonic() - started
+    output = log.read_text()
+    if code != 0:
+        raise RuntimeError(f"meterflow batch exited {code}: {output.strip().splitlines()[-1:]} (log {log})")
+    flat = " ".join(output.split())  # rich wraps the summary line
+    start = flat.find("batch 2")
+    summary = flat[start:] if start >= 0 else ""
+    phase.figures |= {
+        "days": days,
+        "from": str(first),
+        "to": str(last),
+        "wall_s": round(seconds, 1),
+        "summary": summary,
+    }
+    if match := re.search(r": ([\d,]+) readings", summary):
+        readings = int(match.group(1).replace(",", ""))
+        phase.figures["readings"] = readings
+        phase.figures["readings_per_s"] = round(readings / seconds)
+    if match := re.search(r"in ([\d.]+)s \(Flink ([\d.]+)s\)", summary):
+        phase.figures["batch_seconds"] = float(match.group(1))
+        phase.figures["flink_seconds"] = float(match.group(2))
+    phase.notes.append("wall_s includes the CLI's start (imports, JVM); batch_seconds is the job's own figure")

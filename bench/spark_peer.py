@@ -1,0 +1,93 @@
+"""The Spark peer: run :mod:`bench.spark_job` in the bench virtualenv (``make bench-deps``) on the
+same topic, and compare its readings/s with meterflow's."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from bench.common import Phase, kill_group, monitored
+from bench.stack import BenchStack
+from meterflow.paths import cache_home
+
+JOB = Path(__file__).resolve().parent / "spark_job.py"
+
+
+def _artifact(jar: Path) -> str:
+    """``kafka-clients-3.9.2.jar`` → ``kafka-clients`` (name without version)."""
+    return re.sub(r"-\d[\w.\-]*\.jar$", "", jar.name)
+
+
+def connector_jars(python: Path) -> list[Path]:
+    """spark-sql-kafka and its dependencies, minus what pyspark already ships (scala, hadoop, ...)."""
+    folder = cache_home() / "jars" / "spark"
+    jars = sorted(folder.glob("*.jar"))
+    if not jars:
+        raise RuntimeError(f"no Spark connector jars in {folder}; run `make bench-deps`")
+    site = subprocess.run(
+        [str(python), "-c", "import pyspark, os; print(os.path.dirname(pyspark.__file__))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    shipped = {_artifact(j) for j in Path(site, "jars").glob("*.jar")}
+    return [j for j in jars if _artifact(j) not in shipped]
+
+
+def spark_phase(phase: Phase, stack: BenchStack, topic: str, readings: int, max_offsets: int, timeout_s: float) -> None:
+    """Run the Spark peer once; readings/s over the streaming part (session start reported apart)."""
+    venv = cache_home() / "bench-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        raise RuntimeError(f"no bench virtualenv at {venv}; run `make bench-deps` (pyspark)")
+    jars = connector_jars(python)
+    out = stack.home / "spark"
+    log = stack.home / "logs" / "bench-spark.out"
+    env = dict(os.environ, PYSPARK_PYTHON=str(python), PYSPARK_SUBMIT_ARGS="--driver-memory 3g pyspark-shell")
+    command = [
+        str(python),
+        str(JOB),
+        "--bootstrap",
+        stack.bootstrap,
+        "--topic",
+        topic,
+        "--out",
+        str(out),
+        "--jars",
+        ",".join(str(j) for j in jars),
+        "--max-offsets",
+        str(max_offsets),
+    ]
+    with monitored(phase) as monitor, log.open("w") as handle:
+        monitor.watch(stack.broker_pid, tree=False, label="java kafka.Kafka (broker)", existing=True)
+        started = time.monotonic()
+        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        monitor.watch(process.pid)
+        try:
+            code = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_group(process)
+            raise RuntimeError(f"the Spark peer did not finish within {timeout_s:.0f}s; see {log}") from None
+        wall = time.monotonic() - started
+    output = log.read_text()
+    line = next((x for x in output.splitlines() if x.startswith("BENCH-RESULT ")), None)
+    if code != 0 or line is None:
+        errors = [x for x in output.splitlines() if "Error" in x or "Exception" in x][:2]
+        raise RuntimeError(f"the Spark peer exited {code}: {' | '.join(errors) or output[-300:]} (log {log})")
+    result = json.loads(line.removeprefix("BENCH-RESULT "))
+    phase.figures |= result | {
+        "readings": readings,
+        "wall_s": round(wall, 1),
+        "readings_per_s": round(readings / result["seconds"]),
+        "end_to_end_readings_per_s": round(readings / wall),
+        "jars": [j.name for j in jars],
+    }
+    phase.notes.append(
+        "local[2], shuffle partitions 2, maxOffsetsPerTrigger bounded, Trigger.AvailableNow; the two "
+        "queries (windows, alerts) each read the topic, as seed 000's job does; readings_per_s "
+        "excludes the Spark session start (session_s), end_to_end includes it"
+    )
