@@ -206,6 +206,22 @@ def monitored(phase: Phase, interval_s: float = 0.5) -> Iterator[ProcessMonitor]
             phase.processes = monitor.report()
 
 
+def start_watched(monitor: ProcessMonitor, command: list[str], env: dict[str, str], out: Any) -> subprocess.Popen[Any]:
+    """Start ``command`` in its own session with output to ``out``; the monitor samples its tree."""
+    process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    monitor.watch(process.pid)
+    return process
+
+
+def wait_or_kill(process: subprocess.Popen[Any], timeout_s: float, what: str, log: Path) -> int:
+    """The exit code of ``process``; past ``timeout_s`` its group is killed and the phase fails."""
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        raise RuntimeError(f"{what} did not finish within {timeout_s:.0f}s; see {log}") from None
+
+
 def kill_group(process: subprocess.Popen[Any], timeout_s: float = 30.0) -> None:
     """Stop a child started with ``start_new_session``: SIGTERM its group, then SIGKILL."""
     import signal

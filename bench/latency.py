@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.common import Phase, kill_group, monitored, percentile
+from bench.common import Phase, kill_group, monitored, percentile, start_watched
 from bench.load import DAY_MS, producer_config, publish_meters
 from bench.stack import METERFLOW, BenchPipeline, BenchStack
 from meterflow.stack.endpoints import clickhouse_dsn
@@ -121,14 +121,9 @@ def latency_phase(
     polls: list[float] = []
     with monitored(phase) as monitor, log.open("w") as out:
         monitor.watch(stack.broker_pid, tree=False, label="java kafka.Kafka (broker)", existing=True)
-        process = subprocess.Popen(
-            [str(METERFLOW), "run", "-f", str(pipeline.path), "--duration", "60m"],
-            env=stack.env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        process = start_watched(
+            monitor, [str(METERFLOW), "run", "-f", str(pipeline.path), "--duration", "60m"], stack.env(), out
         )
-        monitor.watch(process.pid)
         try:
             _wait_for(log, "running", process, 180)
             producer = _Producer(

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.common import Phase, kill_group, monitored
+from bench.common import Phase, monitored, start_watched, wait_or_kill
 from bench.stack import BenchStack
 from meterflow.paths import cache_home
 
@@ -65,13 +65,8 @@ def spark_phase(phase: Phase, stack: BenchStack, topic: str, readings: int, max_
     with monitored(phase) as monitor, log.open("w") as handle:
         monitor.watch(stack.broker_pid, tree=False, label="java kafka.Kafka (broker)", existing=True)
         started = time.monotonic()
-        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-        monitor.watch(process.pid)
-        try:
-            code = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            kill_group(process)
-            raise RuntimeError(f"the Spark peer did not finish within {timeout_s:.0f}s; see {log}") from None
+        process = start_watched(monitor, command, env, handle)
+        code = wait_or_kill(process, timeout_s, "the Spark peer", log)
         wall = time.monotonic() - started
     output = log.read_text()
     line = next((x for x in output.splitlines() if x.startswith("BENCH-RESULT ")), None)

@@ -3,12 +3,11 @@ Iceberg and ClickHouse (``meterflow run --until-idle``), with CPU and memory per
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from typing import Any
 
-from bench.common import Phase, kill_group, monitored
+from bench.common import Phase, monitored, start_watched, wait_or_kill
 from bench.stack import METERFLOW, BenchPipeline, BenchStack
 
 
@@ -76,19 +75,11 @@ def streaming_phase(phase: Phase, stack: BenchStack, pipeline: BenchPipeline, ti
         monitor.watch(stack.broker_pid, tree=False, label="java kafka.Kafka (broker)", existing=True)
         started = time.monotonic()
         timeline.start()
-        process = subprocess.Popen(
-            [str(METERFLOW), "run", "-f", str(pipeline.path), "--until-idle"],
-            env=stack.env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        process = start_watched(
+            monitor, [str(METERFLOW), "run", "-f", str(pipeline.path), "--until-idle"], stack.env(), out
         )
-        monitor.watch(process.pid)
         try:
-            code = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            kill_group(process)
-            raise RuntimeError(f"the job did not finish within {timeout_s:.0f}s; see {log}") from None
+            code = wait_or_kill(process, timeout_s, "the job", log)
         finally:
             timeline.stop()
         seconds = time.monotonic() - started
