@@ -143,3 +143,12 @@ def _alerts(pipeline: MeterPipeline, readings: list[dict[str, Any]]) -> set[tupl
             if r["measurement_type"] == rule.measurement and compare[rule.condition](float(r["value"]), rule.threshold):
                 alerts.add((r["meter_id"], rule.name, r["series"], r["at"]))
     return alerts
+
+
+ONE_PARTITION = {"partitions": 1}
+"""The readings topic of a pipeline whose late readings a test predicts exactly.
+
+Late means behind the watermark when read, and the watermark is the slowest partition's: with
+several partitions, which injected reading is late depends on how far the source has read each
+partition (Flink's semantics, not a fault). One partition makes the reading order the record file's.
+"""

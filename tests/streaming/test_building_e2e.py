@@ -13,7 +13,7 @@ from meterflow.spec import MeterPipeline
 from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
-from tests.streaming.expected import Expected, compute
+from tests.streaming.expected import ONE_PARTITION, Expected, compute
 from tests.streaming.harness import meterflow, rows, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -26,7 +26,9 @@ Building = tuple[MeterPipeline, Expected, dict[str, Any]]
 def building(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> Building:
     """One simulation (8 rooms x 8 measurements every 500 ms for 5 minutes, every injection) run to idle."""
     out = tmp_path_factory.mktemp("building")
-    pipeline = unique_pipeline("smart-building", flink={"parallelism": 1, "checkpointInterval": "2s"})
+    pipeline = unique_pipeline(
+        "smart-building", source=ONE_PARTITION, flink={"parallelism": 1, "checkpointInterval": "2s"}
+    )
     manifest = write_manifest(pipeline, out)
     truth = simulate(manifest, out, "--meters", "8", "--duration", "5m", "--seed", "23", "--start", START)
     meterflow("run", "-f", str(manifest), "--until-idle")

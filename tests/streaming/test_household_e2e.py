@@ -13,7 +13,7 @@ from meterflow.spec import MeterPipeline
 from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
-from tests.streaming.expected import Expected, compute
+from tests.streaming.expected import ONE_PARTITION, Expected, compute
 from tests.streaming.harness import meterflow, rows, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -26,7 +26,9 @@ Household = tuple[MeterPipeline, Expected, dict[str, Any]]
 def household(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> Household:
     """One simulation (6 households x 7 measurements every minute for 6 hours, every injection) run to idle."""
     out = tmp_path_factory.mktemp("household")
-    pipeline = unique_pipeline("household-power", flink={"parallelism": 1, "checkpointInterval": "2s"})
+    pipeline = unique_pipeline(
+        "household-power", source=ONE_PARTITION, flink={"parallelism": 1, "checkpointInterval": "2s"}
+    )
     manifest = write_manifest(pipeline, out)
     truth = simulate(manifest, out, "--meters", "6", "--duration", "6h", "--seed", "31", "--start", START)
     meterflow("run", "-f", str(manifest), "--until-idle")

@@ -16,7 +16,7 @@ from meterflow.spec import MeterPipeline
 from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
-from tests.streaming.expected import Expected, compute, instant
+from tests.streaming.expected import ONE_PARTITION, Expected, compute, instant
 from tests.streaming.harness import dead_letters, lake, meterflow, rows, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -30,7 +30,7 @@ def water(
 ) -> tuple[MeterPipeline, Expected, dict[str, Any]]:
     """One simulation (60 meters, one day, every injection) run through the job to idle."""
     out = tmp_path_factory.mktemp("water")
-    pipeline = unique_pipeline("water-meters", flink={"checkpointInterval": "2s"})
+    pipeline = unique_pipeline("water-meters", source=ONE_PARTITION, flink={"checkpointInterval": "2s"})
     manifest = write_manifest(pipeline, out)
     truth = simulate(manifest, out, "--meters", "60", "--duration", "1d", "--seed", "11", "--start", START)
     meterflow("run", "-f", str(manifest), "--until-idle")
