@@ -32,8 +32,10 @@ Called by :mod:`flink_jobs.batch.run`; unit-tested with exact values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -176,21 +178,33 @@ def high_consumption_history(daily: pd.DataFrame, history: pd.DataFrame, t: Thre
         baseline=("consumption_past", "median"), days=("consumption_past", "size")
     )
     rows = today.merge(base, on=[*KEY, "day"])
-    limit = t.factor * rows["baseline"]
-    rows = rows[(rows["days"] >= MIN_HISTORY_DAYS) & (rows["baseline"] > 0) & (rows["consumption"] > limit)]
-    if rows.empty:
-        return _empty()
-    limit = t.factor * rows["baseline"]
-    reason = rows.apply(
+    return _over_median(
+        rows[rows["days"] >= MIN_HISTORY_DAYS],
+        "baseline",
+        t.factor,
+        "HIGH_CONSUMPTION_HISTORY",
         lambda r: (
             f"{r.consumption:,.1f} {r.unit} in the day: {r.consumption / r.baseline:.1f}x this meter's median "
             f"of {r.baseline:,.1f} {r.unit} over its previous {r.days} active days (limit {t.factor:g}x)"
         ),
-        axis=1,
     )
-    severity = _high_severity(rows["consumption"], limit)
+
+
+def _over_median(
+    rows: pd.DataFrame, median: str, factor: float, rule: str, reason: Callable[[Any], str]
+) -> pd.DataFrame:
+    """The rows whose consumption exceeds ``factor`` x a positive ``median`` column, as problems."""
+    rows = rows[(rows[median] > 0) & (rows["consumption"] > factor * rows[median])]
+    if rows.empty:
+        return _empty()
+    limit = factor * rows[median]
     return _frame(
-        rows, "HIGH_CONSUMPTION_HISTORY", severity=severity, value=rows["consumption"], threshold=limit, reason=reason
+        rows,
+        rule,
+        severity=_high_severity(rows["consumption"], limit),
+        value=rows["consumption"],
+        threshold=limit,
+        reason=rows.apply(reason, axis=1),
     )
 
 
@@ -202,21 +216,15 @@ def high_consumption_usage(daily: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
     group = ["day", "measurement_type", "series", "usage_type"]
     peers = today.groupby(group, as_index=False).agg(median=("consumption", "median"), meters=("meter_id", "nunique"))
     rows = today.merge(peers, on=group)
-    limit = t.factor * rows["median"]
-    rows = rows[(rows["meters"] >= MIN_PEERS) & (rows["median"] > 0) & (rows["consumption"] > limit)]
-    if rows.empty:
-        return _empty()
-    limit = t.factor * rows["median"]
-    reason = rows.apply(
+    return _over_median(
+        rows[rows["meters"] >= MIN_PEERS],
+        "median",
+        t.factor,
+        "HIGH_CONSUMPTION_USAGE",
         lambda r: (
             f"{r.consumption:,.1f} {r.unit} in the day: {r.consumption / r['median']:.1f}x the median of the "
             f"{r.meters} {r.usage_type} meters ({r['median']:,.1f} {r.unit}; limit {t.factor:g}x)"
         ),
-        axis=1,
-    )
-    severity = _high_severity(rows["consumption"], limit)
-    return _frame(
-        rows, "HIGH_CONSUMPTION_USAGE", severity=severity, value=rows["consumption"], threshold=limit, reason=reason
     )
 
 

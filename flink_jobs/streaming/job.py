@@ -68,18 +68,16 @@ def job_config(
 
 def submit(t_env: Any, pipeline: MeterPipeline, kafka: KafkaEndpoint, lake: IcebergLocation) -> Any:
     """Run the DDL and submit the INSERTs as one job; the TableResult of the statement set."""
-    t_env.execute_sql(flink_catalog_ddl(lake))
-    ddl, inserts = statements(pipeline, kafka, lake)
-    for statement in ddl:
-        t_env.execute_sql(statement)
-    statement_set = t_env.create_statement_set()
-    for insert in inserts:
-        statement_set.add_insert_sql(insert)
-    return statement_set.execute()
+    return _statement_set(t_env, pipeline, kafka, lake).execute()
 
 
 def explain(t_env: Any, pipeline: MeterPipeline, kafka: KafkaEndpoint, lake: IcebergLocation) -> str:
     """The optimized plan of the job (``meterflow run --explain``)."""
+    return str(_statement_set(t_env, pipeline, kafka, lake).explain())
+
+
+def _statement_set(t_env: Any, pipeline: MeterPipeline, kafka: KafkaEndpoint, lake: IcebergLocation) -> Any:
+    """The catalog and tables created in ``t_env``, and every INSERT of the job in one statement set."""
     t_env.execute_sql(flink_catalog_ddl(lake))
     ddl, inserts = statements(pipeline, kafka, lake)
     for statement in ddl:
@@ -87,4 +85,4 @@ def explain(t_env: Any, pipeline: MeterPipeline, kafka: KafkaEndpoint, lake: Ice
     statement_set = t_env.create_statement_set()
     for insert in inserts:
         statement_set.add_insert_sql(insert)
-    return str(statement_set.explain())
+    return statement_set

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meterflow.consumption import REGISTER_RESET_RATIO
-from meterflow.spec.model import MeasurementKind, MeterPipeline
+from meterflow.spec.model import MeasurementKind, MeasurementSpec, MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
 from meterflow.stack.endpoints import IcebergLocation
 
@@ -83,15 +83,20 @@ def validation_reason(pipeline: MeterPipeline) -> str:
     branches = []
     for m in pipeline.spec.measurements:
         checks = [f"WHEN r.unit <> {quote(m.unit)} THEN 'unit_mismatch'"]
-        bounds = []
-        if m.min is not None:
-            bounds.append(f"r.reading_value < {_number(m.min)}")
-        if m.max is not None:
-            bounds.append(f"r.reading_value > {_number(m.max)}")
-        if bounds:
-            checks.append(f"WHEN {' OR '.join(bounds)} THEN 'out_of_range'")
+        if out_of_range := _out_of_range(m):
+            checks.append(f"WHEN {out_of_range} THEN 'out_of_range'")
         branches.append(f"WHEN {_is_measurement(m.name, m.series, 'r.')} THEN CASE {' '.join(checks)} END")
     return f"CASE WHEN r.error IS NOT NULL THEN r.error {' '.join(branches)} ELSE 'unknown_measurement' END"
+
+
+def _out_of_range(m: MeasurementSpec) -> str | None:
+    """SQL: true when the parsed value lies outside ``m``'s min/max; None when it has no bounds."""
+    bounds = []
+    if m.min is not None:
+        bounds.append(f"r.reading_value < {_number(m.min)}")
+    if m.max is not None:
+        bounds.append(f"r.reading_value > {_number(m.max)}")
+    return " OR ".join(bounds) or None
 
 
 def validation_detail(pipeline: MeterPipeline) -> str:
@@ -100,14 +105,9 @@ def validation_detail(pipeline: MeterPipeline) -> str:
     for m in pipeline.spec.measurements:
         rng = f"[{m.min if m.min is not None else '-inf'}, {m.max if m.max is not None else 'inf'}]"
         checks = [f"WHEN r.unit <> {quote(m.unit)} THEN {quote(f'{m.name}/{m.series} is in {m.unit}, got ')} || r.unit"]
-        bounds = []
-        if m.min is not None:
-            bounds.append(f"r.reading_value < {_number(m.min)}")
-        if m.max is not None:
-            bounds.append(f"r.reading_value > {_number(m.max)}")
-        if bounds:
+        if out_of_range := _out_of_range(m):
             checks.append(
-                f"WHEN {' OR '.join(bounds)} THEN "
+                f"WHEN {out_of_range} THEN "
                 f"{quote(f'{m.name}/{m.series} must lie in {rng}, got ')} || CAST(r.reading_value AS STRING)"
             )
         branches.append(f"WHEN {_is_measurement(m.name, m.series, 'r.')} THEN CASE {' '.join(checks)} END")

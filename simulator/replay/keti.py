@@ -16,7 +16,7 @@ from pathlib import Path
 
 from meterflow.spec.model import MeasurementSpec, MeterPipeline
 from simulator.errors import SimulatorError
-from simulator.replay.source import UNPARSEABLE_DATE, WRONG_COLUMNS, Needed, RawRow, Tally, declared, number, table
+from simulator.replay.source import UNPARSEABLE_DATE, Needed, RawRow, Tally, data_rows, declared, number
 
 NAME = "keti"
 ZONE = "America/Los_Angeles"
@@ -60,17 +60,7 @@ def meter_id(path: Path) -> str:
 def rows(path: Path, tally: Tally) -> Iterator[RawRow]:
     """Usable rows of one room file, in file order; the others counted in ``tally``."""
     meter = meter_id(path)
-    lines = table(path, ",")
-    header = next(lines, None)
-    if header is None:
-        return
-    if tuple(h.strip() for h in header) != HEADER:
-        raise SimulatorError(f"{path}: expected the header {','.join(HEADER)}, found {','.join(header)}")
-    for row in lines:
-        tally.rows += 1
-        if len(row) != len(HEADER):
-            tally.skip(WRONG_COLUMNS)
-            continue
+    for row in data_rows(path, ",", HEADER, tally):
         try:
             local = datetime.fromisoformat(row[0].strip())
         except ValueError:

@@ -83,6 +83,22 @@ def table(path: Path, delimiter: str) -> Iterator[list[str]]:
                 yield row
 
 
+def data_rows(path: Path, delimiter: str, header: tuple[str, ...], tally: Tally) -> Iterator[list[str]]:
+    """The rows after ``header`` (checked) that have its number of columns; the others counted."""
+    lines = table(path, delimiter)
+    first = next(lines, None)
+    if first is None:
+        return
+    if tuple(h.strip() for h in first) != header:
+        raise SimulatorError(f"{path}: expected the header {delimiter.join(header)}, found {delimiter.join(first)}")
+    for row in lines:
+        tally.rows += 1
+        if len(row) != len(header):
+            tally.skip(WRONG_COLUMNS)
+            continue
+        yield row
+
+
 def number(text: str) -> float | str:
     """The finite float in ``text``, or the skip reason."""
     text = text.strip()

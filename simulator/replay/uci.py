@@ -14,7 +14,7 @@ from pathlib import Path
 
 from meterflow.spec.model import MeasurementSpec, MeterPipeline
 from simulator.errors import SimulatorError
-from simulator.replay.source import UNPARSEABLE_DATE, WRONG_COLUMNS, Needed, RawRow, Tally, declared, number, table
+from simulator.replay.source import UNPARSEABLE_DATE, Needed, RawRow, Tally, data_rows, declared, number
 
 NAME = "uci-power"
 ZONE = "Europe/Paris"
@@ -61,17 +61,7 @@ def files(path: Path) -> list[Path]:
 
 def rows(path: Path, tally: Tally) -> Iterator[RawRow]:
     """Usable rows in file order; the others counted in ``tally``."""
-    lines = table(path, ";")
-    header = next(lines, None)
-    if header is None:
-        return
-    if tuple(h.strip() for h in header) != HEADER:
-        raise SimulatorError(f"{path}: expected the header {';'.join(HEADER)}, found {';'.join(header)}")
-    for row in lines:
-        tally.rows += 1
-        if len(row) != len(HEADER):
-            tally.skip(WRONG_COLUMNS)
-            continue
+    for row in data_rows(path, ";", HEADER, tally):
         try:
             local = datetime.strptime(f"{row[0].strip()} {row[1].strip()}", "%d/%m/%Y %H:%M:%S")
         except ValueError:
