@@ -18,6 +18,7 @@ from typing import Any
 
 from meterflow.errors import SetupError
 from meterflow.paths import jar_dir, state_home
+from meterflow.spec.model import MeterPipeline
 
 UDF_JAR = Path(__file__).resolve().parent / "udf" / "build" / "meterflow-udf.jar"
 LOCAL_JVM_HEAP = os.environ.get("METERFLOW_FLINK_HEAP", "3g")
@@ -92,6 +93,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def kafka_bootstrap(pipeline: MeterPipeline) -> str:
+    """The pipeline's Kafka: ``spec.source.bootstrapServers``, else the Strimzi cluster's bootstrap
+    service inside Kubernetes, else the embedded broker (which must be running)."""
+    source = pipeline.spec.source
+    if source.bootstrap_servers:
+        return source.bootstrap_servers
+    if in_cluster():
+        return f"{source.kafka_cluster}-kafka-bootstrap:9092"
+    from meterflow.stack.local import bootstrap_for
+
+    return bootstrap_for(pipeline, start=False)
 
 
 def stop_with_savepoint(job_client: Any, drain: bool, directory: Path, timeout_s: float = 300.0) -> str:

@@ -54,8 +54,6 @@ class SinkStats:
     """What the sink has written so far, per table."""
 
     rows: dict[str, int] = field(default_factory=dict)
-    batches: int = 0
-    skipped: int = 0
 
     def add(self, table: str, n: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + n
@@ -111,7 +109,6 @@ class ServingSink:
                 continue
             row = _row(self.routes[topic], message.key(), message.value(), offset)
             if row is None:
-                self.stats.skipped += 1
                 log.warning("skipped a record of %s at offset %s: not a JSON object", topic, offset)
                 continue
             blocks.setdefault(topic, []).append(row)
@@ -169,7 +166,6 @@ class ServingSink:
                 )
                 self.stats.add(route.table, len(rows))
                 written += len(rows)
-        self.stats.batches += 1
         return written
 
 

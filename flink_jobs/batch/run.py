@@ -32,6 +32,7 @@ from flink_jobs.batch import meters as meterslib
 from flink_jobs.batch import problems, steps, store
 from flink_jobs.batch.days import AsOf, BatchError, DayRange
 from flink_jobs.batch.sql import DAILY_COLUMNS, Scan, daily_query, job_config
+from flink_jobs.runtime import kafka_bootstrap
 from meterflow.errors import MeterflowError
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
@@ -188,7 +189,7 @@ def _pin(table: Any, when: AsOf | None) -> SnapshotRef | None:
 def _refresh_meters(pipeline: MeterPipeline, names: PipelineNames, dsn: str, say: Echo) -> int | None:
     """Copy the meters topic into ClickHouse; None when no broker answers (the table is kept)."""
     try:
-        bootstrap = _bootstrap(pipeline)
+        bootstrap = kafka_bootstrap(pipeline)
         latest = meterslib.read_topic(bootstrap, names.topics.meters)
     except Exception as exc:  # no broker: enrichment uses what the last run copied
         say(f"  meter metadata not refreshed ({_first_line(exc)}); using the copy in ClickHouse")
@@ -203,19 +204,6 @@ def _refresh_meters(pipeline: MeterPipeline, names: PipelineNames, dsn: str, say
                 column_names=["meter_id", *meterslib.ENRICHMENT, "version", "is_deleted"],
             )
     return len(rows)
-
-
-def _bootstrap(pipeline: MeterPipeline) -> str:
-    from flink_jobs.runtime import in_cluster
-
-    source = pipeline.spec.source
-    if source.bootstrap_servers:
-        return source.bootstrap_servers
-    if in_cluster():
-        return f"{source.kafka_cluster}-kafka-bootstrap:9092"
-    from meterflow.stack.local import bootstrap_for
-
-    return bootstrap_for(pipeline, start=False)
 
 
 def _compute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flink_jobs.streaming.restore import checkpoint_root, savepoint_root
 from flink_jobs.streaming.sql import KafkaEndpoint, statements
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
@@ -53,8 +54,8 @@ def job_config(
     }
     if state_dir is not None:
         config |= {
-            "execution.checkpointing.dir": (state_dir / "checkpoints").as_uri(),
-            "execution.checkpointing.savepoint-dir": (state_dir / "savepoints").as_uri(),
+            "execution.checkpointing.dir": checkpoint_root(state_dir).as_uri(),
+            "execution.checkpointing.savepoint-dir": savepoint_root(state_dir).as_uri(),
             "taskmanager.numberOfTaskSlots": str(flink.parallelism),
         }
     if restore_from is not None:

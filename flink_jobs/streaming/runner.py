@@ -27,6 +27,7 @@ from typing import Any
 
 from flink_jobs.runtime import (
     in_cluster,
+    kafka_bootstrap,
     prepare_local_jvm,
     stop_with_savepoint,
     table_environment,
@@ -39,7 +40,6 @@ from flink_jobs.streaming.sql import KafkaEndpoint
 from meterflow.errors import MeterflowError, SpecError
 from meterflow.paths import pipeline_state
 from meterflow.reading import MeterInfo
-from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
 from meterflow.spec.topics import topic_plan
@@ -94,11 +94,9 @@ def reset(pipeline: MeterPipeline) -> PipelineNames:
     ClickHouse database, the Iceberg namespace and the saved Flink state (``meterflow reset``)."""
     names = names_for(pipeline)
     bootstrap = bootstrap_for(pipeline)
-    delete_topics(bootstrap, names.topics.all(), groups=[names.consumer_group, f"{names.consumer_group}.clickhouse"])
+    delete_topics(bootstrap, names.topics.all(), groups=[names.consumer_group, sink_group(names)])
     drop_database(clickhouse_dsn(pipeline), names.clickhouse_database)
-    catalog = open_catalog(iceberg_location(pipeline))
-    if (names.iceberg_namespace,) in catalog.list_namespaces():
-        drop_namespace(catalog, names.iceberg_namespace)
+    drop_namespace(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
     shutil.rmtree(pipeline_state(pipeline.name), ignore_errors=True)
     return names
 
@@ -113,17 +111,23 @@ def publish_meter_file(pipeline: MeterPipeline, bootstrap: str) -> int:
             rows = list(csv.reader(handle))[1:]
     except OSError as exc:
         raise SpecError(f"spec.meters.file {path}: cannot read it ({exc.strerror})") from None
+    topic = names_for(pipeline).topics.meters
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
     sent = 0
     for row in rows:
         if len(row) < 5 or not row[0].strip():
             continue
         info = MeterInfo(*(cell.strip() for cell in row[:5]))
-        producer.send(names_for(pipeline).topics.meters, key=info.meter_id.encode(), value=info.to_json())
+        producer.send(topic, key=info.meter_id.encode(), value=info.to_json())
         sent += 1
     producer.flush()
     producer.close()
     return sent
+
+
+def sink_group(names: PipelineNames) -> str:
+    """The consumer group of the serving sink (``reset`` deletes it with the job's own)."""
+    return f"{names.consumer_group}.clickhouse"
 
 
 def serving_sink(pipeline: MeterPipeline, bootstrap: str, names: PipelineNames) -> ServingSink:
@@ -133,7 +137,7 @@ def serving_sink(pipeline: MeterPipeline, bootstrap: str, names: PipelineNames) 
         dsn=clickhouse_dsn(pipeline),
         database=names.clickhouse_database,
         routes={topics.aggregates: AGGREGATES, topics.alerts: ALERTS, topics.counters: COUNTERS, topics.meters: METERS},
-        group_id=f"{names.consumer_group}.clickhouse",
+        group_id=sink_group(names),
     )
 
 
@@ -208,7 +212,7 @@ def run_in_cluster(pipeline: MeterPipeline) -> None:
     """The FlinkDeployment entry: submit into the running cluster, then sink until it ends."""
     if not in_cluster():
         raise MeterflowError("run_in_cluster needs a Flink cluster's PythonDriver; use `meterflow run` locally")
-    bootstrap = pipeline.spec.source.bootstrap_servers or f"{pipeline.spec.source.kafka_cluster}-kafka-bootstrap:9092"
+    bootstrap = kafka_bootstrap(pipeline)
     names = prepare(pipeline, bootstrap)
     config = job_config(pipeline) | {"table.exec.source.idle-timeout": CONTINUOUS_IDLE_TIMEOUT}
     t_env = table_environment(streaming=True, config=config)
@@ -314,8 +318,3 @@ def _interruptible() -> Iterator[Callable[[], bool]]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def duration_seconds(text: str) -> float:
-    """``--duration 10m`` → 600.0."""
-    return to_millis(text) / 1000

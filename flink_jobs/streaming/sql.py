@@ -28,11 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meterflow.consumption import REGISTER_RESET_RATIO
+from meterflow.reading import UNKNOWN
 from meterflow.spec.model import MeasurementKind, MeasurementSpec, MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
 from meterflow.stack.endpoints import IcebergLocation
-
-UNKNOWN = "unknown"
 
 _OPERATORS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "=", "!=": "<>"}
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 import contextlib
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.exceptions import (
+    NamespaceAlreadyExistsError,
+    NoSuchNamespaceError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
@@ -70,7 +75,9 @@ def ensure_readings_table(catalog: Catalog, namespace: str) -> Table:
 
 
 def drop_namespace(catalog: Catalog, namespace: str) -> None:
-    """Drop the readings table and the namespace (the operator's Delete retention policy)."""
-    for identifier in catalog.list_tables(namespace):
-        catalog.purge_table(identifier)
-    catalog.drop_namespace(namespace)
+    """Drop the readings table and the namespace (the operator's Delete retention policy, and
+    ``meterflow reset``); a namespace that does not exist is already dropped."""
+    with contextlib.suppress(NoSuchNamespaceError):
+        for identifier in catalog.list_tables(namespace):
+            catalog.purge_table(identifier)
+        catalog.drop_namespace(namespace)

@@ -11,7 +11,7 @@ so a second demo starts clean.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -109,8 +109,8 @@ def _summarise(pipeline: MeterPipeline, truth: dict[str, int]) -> None:
     from meterflow_iceberg.catalog import open_catalog
 
     names = names_for(pipeline)
-    table = open_catalog(iceberg_location(pipeline)).load_table(f"{names.iceberg_namespace}.readings")
-    lake_rows = table.scan().to_arrow().num_rows
+    snapshot = open_catalog(iceberg_location(pipeline)).load_table(names.readings_table).current_snapshot()
+    lake_rows = int(snapshot.summary["total-records"] or 0) if snapshot and snapshot.summary else 0  # append-only
     with session(clickhouse_dsn(pipeline), database=names.clickhouse_database) as client:
 
         def rows(query: str) -> list[Any]:
@@ -150,10 +150,10 @@ def _table(title: str, columns: list[str]) -> Table:
     return table
 
 
-def _print_rows(title: str, columns: list[str], rows: list[Any], fmt: Callable[[Any], str] = str) -> None:
+def _print_rows(title: str, columns: list[str], rows: list[Any]) -> None:
     table = _table(title, columns)
     for row in rows:
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else fmt(v) for v in row))
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
     console.print(table)
 
 

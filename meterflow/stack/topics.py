@@ -49,7 +49,8 @@ def delete_topics(bootstrap: str, names: list[str], groups: Sequence[str] = (), 
     """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meterflow-admin")
     try:
-        present = [n for n in names if n in set(admin.list_topics())]
+        existing = set(admin.list_topics())
+        present = [n for n in names if n in existing]
         if present:
             admin.delete_topics(present)
         known_groups = {g["group_id"] for g in admin.list_groups()}
