@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from datetime import date, timedelta
 
-from bench.common import Phase, kill_group, monitored
+from bench.common import Phase, monitored, start_watched, wait_or_kill
 from bench.stack import METERFLOW, BenchPipeline, BenchStack
 
 
@@ -28,15 +27,8 @@ def batch_phase(phase: Phase, stack: BenchStack, pipeline: BenchPipeline, first:
     ]
     with monitored(phase) as monitor, log.open("w") as out:
         started = time.monotonic()
-        process = subprocess.Popen(
-            command, env=stack.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        monitor.watch(process.pid)
-        try:
-            code = process.wait(timeout=1800)
-        except subprocess.TimeoutExpired:
-            kill_group(process)
-            raise RuntimeError(f"the batch did not finish within 30 min; see {log}") from None
+        process = start_watched(monitor, command, stack.env(), out)
+        code = wait_or_kill(process, 1800, "the batch", log)
         seconds = time.monotonic() - started
     output = log.read_text()
     if code != 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import yaml
 from meterflow.spec import MeterPipeline, load_manifest, names_for
 from meterflow.spec.names import PipelineNames
 from meterflow.spec.topics import topic_plan
+from meterflow.stack.broker import EmbeddedBroker
 from meterflow.stack.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,9 +61,10 @@ class BenchStack:
     def up(self) -> str:
         """``meterflow up``; the bootstrap address."""
         self.meterflow("up", timeout_s=120)
-        info = json.loads((self.home / "kafka" / "broker.json").read_text())
-        self.bootstrap = f"127.0.0.1:{info['port']}"
-        self.broker_pid = int(info["pid"])
+        info = EmbeddedBroker(self.home).running()
+        if info is None:
+            raise RuntimeError(f"meterflow up returned but no broker answers under {self.home}")
+        self.bootstrap, self.broker_pid = info.bootstrap, info.pid
         return self.bootstrap
 
     def down(self) -> None:

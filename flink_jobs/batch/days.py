@@ -55,12 +55,6 @@ class AsOf:
     snapshot_id: int | None = None
     timestamp_ms: int | None = None
 
-    def describe(self) -> str:
-        if self.snapshot_id is not None:
-            return f"snapshot {self.snapshot_id}"
-        moment = datetime.fromtimestamp((self.timestamp_ms or 0) / 1000, UTC)
-        return f"as of {moment.isoformat(timespec='milliseconds')}"
-
 
 def day_bounds(day: date, zone: str) -> tuple[int, int]:
     """``[start, end)`` of the local ``day`` as epoch milliseconds."""

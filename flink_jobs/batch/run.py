@@ -99,14 +99,10 @@ class BatchSummary:
         )
 
 
-def ensure_schema(pipeline: MeterPipeline, client: Any | None = None) -> None:
-    """Migrations and the serving views of ``pipeline`` (idempotent)."""
+def ensure_schema(pipeline: MeterPipeline, client: Any) -> None:
+    """Migrations and the serving views of ``pipeline`` (idempotent), in an open session."""
     names = names_for(pipeline)
     kinds = [(m.name, m.series, str(m.kind)) for m in pipeline.spec.measurements]
-    if client is None:
-        with session(clickhouse_dsn(pipeline)) as opened:
-            ensure_schema(pipeline, opened)
-        return
     apply_with(client, names.clickhouse_database)
     apply_views(client, names.clickhouse_database, pipeline.spec.time_zone, kinds)
 

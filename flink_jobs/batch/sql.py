@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flink_jobs.batch import battery
+from flink_jobs.streaming.sql import quote
 from meterflow.consumption import REGISTER_RESET_RATIO
 from meterflow.spec.model import MeterPipeline
 from meterflow.stack.endpoints import IcebergLocation
@@ -46,15 +47,6 @@ class Scan:
     start_ms: int
     end_ms: int
     snapshot_id: int | None = None
-
-
-def quote(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _number(value: float) -> str:
-    return f"CAST({value!r} AS DOUBLE)"
 
 
 def kind_case(pipeline: MeterPipeline) -> str:

@@ -59,11 +59,6 @@ def find(conditions: Iterable[Mapping[str, Any]] | None, type_: str) -> Mapping[
     return None
 
 
-def is_true(conditions: Iterable[Mapping[str, Any]] | None, type_: str) -> bool:
-    cond = find(conditions, type_)
-    return cond is not None and cond.get("status") == "True"
-
-
 # --- the parts ---------------------------------------------------------------------------------
 
 
