@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -89,14 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, help="state folder (default: a new temp folder, deleted after)")
     parser.add_argument("--keep", action="store_true", help="keep the state folder")
     parser.add_argument("--only", help="comma-separated phases to run (load always runs)")
+    parser.add_argument("--meters", type=int, help="override the scale's meter count (an experiment, not a full run)")
+    parser.add_argument("--days", type=int, help="override the scale's days (an experiment, not a full run)")
     args = parser.parse_args(argv)
     scale = SMOKE if args.smoke else FULL
+    custom = {k: v for k, v in (("meters", args.meters), ("days", args.days)) if v is not None}
+    if custom:
+        scale = replace(scale, **custom)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     home = args.home or Path(tempfile.gettempdir()) / f"meterflow-bench-{stamp}"
     only = set(args.only.split(",")) if args.only else None
     result: dict[str, Any] = {
         "started": stamp,
-        "mode": "smoke" if args.smoke else "full",
+        "mode": "smoke" if args.smoke else "custom" if custom else "full",
         "parameters": asdict(scale) | {"home": str(home), "first_day": str(FIRST_DAY)},
         "machine": machine(),
         "versions": versions(),
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         result["summary"] = summary(phases)
         result["seconds"] = round(time.monotonic() - started, 1)
         result["machine"]["load_at_end"] = os.getloadavg()
-        path = write(result, latest=not args.smoke and only is None)
+        path = write(result, latest=not args.smoke and only is None and not custom)
         print_report(result)
         print(f"[bench] wrote {path}")
         failed = any(p.status != "ok" for p in phases.values())
@@ -244,7 +249,8 @@ def summary(phases: dict[str, Phase]) -> dict[str, Any]:
 
 def write(result: dict[str, Any], latest: bool) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{result['started']}{'-smoke' if result['mode'] == 'smoke' else ''}.json"
+    suffix = "" if result["mode"] == "full" else f"-{result['mode']}"
+    path = RESULTS / f"{result['started']}{suffix}.json"
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     if latest:
         shutil.copyfile(path, RESULTS / "latest.json")
