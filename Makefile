@@ -16,8 +16,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 METERFLOW := $(VENV)/bin/meterflow
 PYFLINK_LIB = $(shell $(PY) -c 'import pyflink, os; print(os.path.join(os.path.dirname(pyflink.__file__), "lib"))')
-UDF_SRC := $(shell find flink_jobs/udf/src -name '*.java')
-UDF_JAR := flink_jobs/udf/build/meterflow-udf.jar
+JVM_SRC := $(shell find flink_jobs/jvm/src -name '*.java')
+JVM_JAR := flink_jobs/jvm/build/meterflow-flink.jar
 K8S_VERSION := v1.36.3
 K8S_BINS := $(CACHE)/k8s-bins/$(K8S_VERSION)
 PYTEST_ARGS ?=
@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(CACHE)/uv
 
-.PHONY: help setup venv jars udf k8s-bins check-java test test-unit lint format crd demo bench bench-smoke clean \
+.PHONY: help setup venv jars jvm test-jvm k8s-bins check-java test test-unit lint format crd demo bench bench-smoke clean \
         kind-up kind-deps kind-deploy kind-demo kind-down images
 
 help: ## List the targets
@@ -33,7 +33,7 @@ help: ## List the targets
 
 # --- set-up ------------------------------------------------------------------------------------
 
-setup: venv jars udf ## Python env, Flink/Kafka jars and the UDF jar (everything `make demo` needs)
+setup: venv jars jvm ## Python env, Flink/Kafka jars and the job jar (everything `make demo` needs)
 
 $(UV):
 	@echo "==> installing uv $(UV_VERSION) into $(CACHE)/tools"
@@ -49,10 +49,16 @@ check-java:
 	@java -version 2>&1 | grep -qE 'version "(17|21)' || { echo "meterflow needs Java 17 (java -version)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "meterflow needs Maven (mvn) to fetch jars"; exit 1; }
 
-jars: check-java $(CACHE)/jars/kafka-broker/.pom $(CACHE)/jars/flink/.pom ## Fetch the broker and Flink connector jars with mvn
+jars: check-java $(CACHE)/jars/kafka-broker/.pom $(CACHE)/jars/flink/.pom $(CACHE)/jars/junit/.pom ## Fetch the broker, Flink connector and JUnit jars with mvn
 
 $(CACHE)/jars/kafka-broker/.pom: jars/kafka-broker/pom.xml
 	@echo "==> fetching the Kafka broker jars"
+	rm -rf $(@D) && mkdir -p $(@D)
+	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D)
+	cp $< $@
+
+$(CACHE)/jars/junit/.pom: jars/junit/pom.xml
+	@echo "==> fetching JUnit's console launcher"
 	rm -rf $(@D) && mkdir -p $(@D)
 	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D)
 	cp $< $@
@@ -63,12 +69,23 @@ $(CACHE)/jars/flink/.pom: jars/flink/pom.xml
 	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D) -DexcludeTransitive=true
 	cp $< $@
 
-udf: $(UDF_JAR) ## Compile the JVM reading parser used by the streaming job
-$(UDF_JAR): $(UDF_SRC) $(VENV)/.synced
-	@echo "==> compiling $(UDF_JAR)"
-	rm -rf flink_jobs/udf/build && mkdir -p flink_jobs/udf/build/classes
-	javac -nowarn -source 17 -target 17 -cp '$(PYFLINK_LIB)/*' -d flink_jobs/udf/build/classes $(UDF_SRC)
-	jar cf $@ -C flink_jobs/udf/build/classes .
+jvm: $(JVM_JAR) ## Compile the streaming job's JVM operators (flink_jobs/jvm)
+$(JVM_JAR): $(JVM_SRC) $(VENV)/.synced $(CACHE)/jars/flink/.pom
+	@echo "==> compiling $(JVM_JAR)"
+	rm -rf flink_jobs/jvm/build && mkdir -p flink_jobs/jvm/build/classes
+	javac -nowarn -source 17 -target 17 -cp '$(JVM_CP)' -d flink_jobs/jvm/build/classes $(JVM_SRC)
+	jar cf $@ -C flink_jobs/jvm/build/classes .
+
+JVM_TEST_SRC := $(shell find flink_jobs/jvm/test -name '*.java')
+JVM_CP = $(PYFLINK_LIB)/*:$(CACHE)/jars/flink/*
+
+test-jvm: $(JVM_JAR) $(CACHE)/jars/junit/.pom ## The JVM operators' unit tests (JUnit)
+	rm -rf flink_jobs/jvm/build/test-classes && mkdir -p flink_jobs/jvm/build/test-classes
+	javac -nowarn -source 17 -target 17 -cp '$(JVM_CP):$(JVM_JAR):$(CACHE)/jars/junit/*' \
+	  -d flink_jobs/jvm/build/test-classes $(JVM_TEST_SRC)
+	java -cp '$(JVM_JAR):flink_jobs/jvm/build/test-classes:$(JVM_CP):$(CACHE)/jars/junit/*' \
+	  org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=summary --fail-if-no-tests \
+	  --scan-class-path flink_jobs/jvm/build/test-classes
 
 k8s-bins: ## Build kube-apiserver, etcd, kubectl and helm from Go modules (cached)
 	scripts/k8s-bins.sh $(K8S_BINS)
@@ -76,6 +93,7 @@ k8s-bins: ## Build kube-apiserver, etcd, kubectl and helm from Go modules (cache
 # --- quality -----------------------------------------------------------------------------------
 
 test: setup k8s-bins chromium ## Unit and integration tests against the real broker, Flink, Iceberg, chDB and kube-apiserver
+	$(MAKE) test-jvm
 	METERFLOW_K8S_BINS=$(K8S_BINS) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## Only the tests that need no service
@@ -109,7 +127,7 @@ bench-smoke: setup ## A small, quick run of the benchmark harness
 
 clean: ## Stop the broker and delete local state (.meterflow) and build output
 	-$(METERFLOW) down
-	rm -rf .meterflow flink_jobs/udf/build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .meterflow flink_jobs/jvm/build .pytest_cache .mypy_cache .ruff_cache
 
 # --- the operator (docs/operator.md) -----------------------------------------------------------
 

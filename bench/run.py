@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, help="state folder (default: a new temp folder, deleted after)")
     parser.add_argument("--keep", action="store_true", help="keep the state folder")
     parser.add_argument("--only", help="comma-separated phases to run (load always runs)")
+    parser.add_argument("--profile", action="store_true", help="profile the streaming phase (JFR + py-spy)")
     parser.add_argument("--meters", type=int, help="override the scale's meter count (an experiment, not a full run)")
     parser.add_argument("--days", type=int, help="override the scale's days (an experiment, not a full run)")
     args = parser.parse_args(argv)
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         stack.up()
-        _run(stack, scale, phases, only)
+        _run(stack, scale, phases, only, args.profile)
     finally:
         stack.down()
         result["versions"]["pyspark"] = phases.get("spark", Phase("spark")).figures.get("spark", "not run")
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(stack: BenchStack, scale: Scale, phases: dict[str, Phase], only: set[str] | None) -> None:
+def _run(stack: BenchStack, scale: Scale, phases: dict[str, Phase], only: set[str] | None, profile: bool) -> None:
     main_pipeline = stack.pipeline("water-meters")
     topic = main_pipeline.names.topics.readings
     loaded: dict[str, int] = {"records": 0}
@@ -148,7 +149,7 @@ def _run(stack: BenchStack, scale: Scale, phases: dict[str, Phase], only: set[st
     n = loaded["records"]
     steps = [
         ("ceiling", lambda p: ceiling_phase(p, stack.bootstrap, topic, n)),
-        ("streaming", lambda p: streaming_phase(p, stack, main_pipeline, scale.job_timeout_s)),
+        ("streaming", lambda p: streaming_phase(p, stack, main_pipeline, scale.job_timeout_s, profile)),
         ("batch", lambda p: batch_phase(p, stack, main_pipeline, FIRST_DAY, scale.days)),
         ("serving", lambda p: serving_phase(p, main_pipeline, FIRST_DAY, scale.serving_repeats)),
         ("spark", lambda p: spark_phase(p, stack, topic, n, scale.spark_max_offsets, scale.job_timeout_s)),

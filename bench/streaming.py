@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from bench.common import Phase, monitored, start_watched, wait_or_kill
+from bench.profile import Profiler
 from bench.stack import METERFLOW, BenchPipeline, BenchStack
 
 
@@ -65,8 +66,11 @@ class OffsetTimeline:
         }
 
 
-def streaming_phase(phase: Phase, stack: BenchStack, pipeline: BenchPipeline, timeout_s: float) -> None:
-    """Run the job to idle; end-to-end and sustained readings/s, CPU and peak RSS per process."""
+def streaming_phase(
+    phase: Phase, stack: BenchStack, pipeline: BenchPipeline, timeout_s: float, profile: bool = False
+) -> None:
+    """Run the job to idle; end-to-end and sustained readings/s, CPU and peak RSS per process
+    (with ``profile``: JFR and py-spy summaries, see :mod:`bench.profile`)."""
     timeline = OffsetTimeline(stack.bootstrap, pipeline)
     total = timeline.end
     log = stack.home / "logs" / "bench-streaming.out"
@@ -78,10 +82,15 @@ def streaming_phase(phase: Phase, stack: BenchStack, pipeline: BenchPipeline, ti
         process = start_watched(
             monitor, [str(METERFLOW), "run", "-f", str(pipeline.path), "--until-idle"], stack.env(), out
         )
+        profiler = Profiler(process.pid, stack.home / "profile") if profile else None
+        if profiler is not None:
+            profiler.start()
         try:
             code = wait_or_kill(process, timeout_s, "the job", log)
         finally:
             timeline.stop()
+            if profiler is not None:
+                phase.figures["profile"] = profiler.stop()
         seconds = time.monotonic() - started
     output = log.read_text()
     if code != 0:

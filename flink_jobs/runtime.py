@@ -1,7 +1,7 @@
 """Create a PyFlink TableEnvironment the same way on both runtimes.
 
 Locally (``meterflow run`` / ``meterflow batch``) PyFlink starts its own JVM with a mini-cluster:
-this module puts the connector jars and the UDF jar on that JVM's main classpath (Iceberg's
+this module puts the connector jars and the job jar on that JVM's main classpath (Iceberg's
 JdbcCatalog needs them there, not only in ``pipeline.jars``), sends Flink's logs to a file under
 the state folder, and picks a free port for the web UI. On Kubernetes the PythonDriver already
 runs inside the JobManager's JVM (``PYFLINK_GATEWAY_PORT`` is set) and the image's
@@ -20,7 +20,8 @@ from meterflow.errors import SetupError
 from meterflow.paths import jar_dir, state_home
 from meterflow.spec.model import MeterPipeline
 
-UDF_JAR = Path(__file__).resolve().parent / "udf" / "build" / "meterflow-udf.jar"
+JOB_JAR = Path(__file__).resolve().parent / "jvm" / "build" / "meterflow-flink.jar"
+"""The JVM side of the jobs (``make jvm``): the streaming job's operators."""
 LOCAL_JVM_HEAP = os.environ.get("METERFLOW_FLINK_HEAP", "3g")
 
 _LOG4J = """\
@@ -56,15 +57,15 @@ def in_cluster() -> bool:
 
 def prepare_local_jvm(job_name: str) -> LocalCluster:
     """Set the environment PyFlink's launcher reads before it starts the local JVM."""
-    if not UDF_JAR.exists():
-        raise SetupError(f"the UDF jar {UDF_JAR} is missing; run `make udf` (or `make setup`)")
+    if not JOB_JAR.exists():
+        raise SetupError(f"the job jar {JOB_JAR} is missing; run `make jvm` (or `make setup`)")
     jars = jar_dir("flink")
     logs = state_home() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_file = logs / f"flink-{job_name}.log"
     log4j = logs / f"log4j-{job_name}.properties"
     log4j.write_text(_LOG4J.format(log=log_file))
-    os.environ["HADOOP_CLASSPATH"] = f"{jars}/*{os.pathsep}{UDF_JAR}"
+    os.environ["HADOOP_CLASSPATH"] = f"{jars}/*{os.pathsep}{JOB_JAR}"
     os.environ["FLINK_LOG_DIR"] = str(logs)
     os.environ["LOG4J_PROPERTIES"] = str(log4j)
     os.environ["JVM_ARGS"] = f"-Xmx{LOCAL_JVM_HEAP} -XX:+UseG1GC"
@@ -83,6 +84,17 @@ def table_environment(streaming: bool, config: dict[str, str]) -> Any:
     builder = EnvironmentSettings.new_instance()
     builder = builder.in_streaming_mode() if streaming else builder.in_batch_mode()
     return TableEnvironment.create(builder.with_configuration(conf).build())
+
+
+def stream_environment(config: dict[str, str]) -> Any:
+    """A StreamExecutionEnvironment with ``config`` applied (the streaming job is DataStream API)."""
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+
+    conf = Configuration()
+    for key, value in config.items():
+        conf.set_string(key, value)
+    return StreamExecutionEnvironment.get_execution_environment(conf)
 
 
 def web_ui_port(cluster: LocalCluster) -> str:

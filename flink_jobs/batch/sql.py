@@ -5,7 +5,7 @@ margin before them, so the first register step of a day has its predecessor) and
 row per meter x measurement x series x local day. The raw readings never leave the JVM; only
 these daily rows reach Python (:mod:`flink_jobs.batch.run`).
 
-Semantics, the same as the speed layer's (:mod:`flink_jobs.streaming.sql`):
+Semantics, the same as the speed layer's (docs/architecture.md, ``io.meterflow.stream.MeterOperator``):
 
 * **Day** = the calendar day of ``event_time`` in ``spec.timeZone``: the job runs with
   ``table.local-time-zone`` set to it, so ``CAST(event_time AS TIMESTAMP)`` is local wall time.
@@ -27,10 +27,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flink_jobs.batch import battery
-from flink_jobs.streaming.sql import quote
 from meterflow.consumption import REGISTER_RESET_RATIO
 from meterflow.spec.model import MeterPipeline
 from meterflow.stack.endpoints import IcebergLocation
+
+
+def quote(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
 
 DAILY_COLUMNS = (
     "meter_id", "measurement_type", "series", "day", "unit", "kind", "readings", "sum", "avg", "min",

@@ -1,8 +1,8 @@
-"""Configure and submit the streaming job's statement set (both runtimes).
+"""Configure and submit the streaming job (both runtimes).
 
-:func:`job_config` holds every Flink setting the job relies on, as data; :func:`submit` registers
-the Iceberg catalog, runs the DDL of :mod:`flink_jobs.streaming.sql` and submits the INSERTs as
-one job (sharing one Kafka source and one parse).
+:func:`job_config` holds every Flink setting the job relies on, as data; :func:`submit` builds the
+JVM job from the plan of :mod:`flink_jobs.streaming.plan` in a PyFlink StreamExecutionEnvironment
+and submits it.
 """
 
 from __future__ import annotations
@@ -10,19 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flink_jobs.streaming.plan import job_name, plan_json
 from flink_jobs.streaming.restore import checkpoint_root, savepoint_root
-from flink_jobs.streaming.sql import KafkaEndpoint, statements
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
-from meterflow.stack.endpoints import IcebergLocation
-from meterflow_iceberg.catalog import flink_catalog_ddl
 
-STATE_TTL = "26 h"
-"""How long de-duplication and join state outlives its last use (processing time)."""
+RESTART_ATTEMPTS = 5
+"""Failures tolerated within :data:`RESTART_WINDOW` before the job is declared FAILED."""
+RESTART_WINDOW = "5 min"
 
-
-def job_name(pipeline: MeterPipeline) -> str:
-    return f"meterflow-streaming-{pipeline.name}"
+JOB_BUILDER = "io.meterflow.stream.StreamingJob"
 
 
 def job_config(
@@ -41,16 +38,15 @@ def job_config(
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.num-retained": "2",
         "state.backend.type": "hashmap",
-        "table.local-time-zone": "UTC",
-        "table.exec.state.ttl": STATE_TTL,
-        # Off on purpose: a mini-batched keep-first de-duplication is not insert-only in Flink
-        # 2.1+, and the windows and register deltas behind it need insert-only input.
-        "table.exec.mini-batch.enabled": "false",
-        "table.exec.source.idle-timeout": "5 s",
-        "table.exec.sink.upsert-materialize": "NONE",
-        "pipeline.auto-watermark-interval": "200 ms",
-        # Share the parse and the de-duplication between all INSERTs of the statement set.
-        "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+        # The operators hand records to each other without copies (none keeps a reference).
+        "pipeline.object-reuse": "true",
+        # A partly filled network buffer waits at most this long: an alert's hop to its operator.
+        "execution.buffer-timeout.interval": "20 ms",
+        # A poison record or an outage restarts the job a few times, then it fails and says why.
+        "restart-strategy.type": "failure-rate",
+        "restart-strategy.failure-rate.max-failures-per-interval": str(RESTART_ATTEMPTS),
+        "restart-strategy.failure-rate.failure-rate-interval": RESTART_WINDOW,
+        "restart-strategy.failure-rate.delay": "2 s",
     }
     if state_dir is not None:
         config |= {
@@ -67,23 +63,23 @@ def job_config(
     return config
 
 
-def submit(t_env: Any, pipeline: MeterPipeline, kafka: KafkaEndpoint, lake: IcebergLocation) -> Any:
-    """Run the DDL and submit the INSERTs as one job; the TableResult of the statement set."""
-    return _statement_set(t_env, pipeline, kafka, lake).execute()
+def build(env: Any, plan: dict[str, Any]) -> None:
+    """Add the JVM job of ``plan`` to the PyFlink StreamExecutionEnvironment ``env``."""
+    from pyflink.java_gateway import get_gateway
+
+    builder = get_gateway().jvm
+    for part in JOB_BUILDER.split("."):
+        builder = getattr(builder, part)
+    builder.build(env._j_stream_execution_environment, plan_json(plan))
 
 
-def explain(t_env: Any, pipeline: MeterPipeline, kafka: KafkaEndpoint, lake: IcebergLocation) -> str:
-    """The optimized plan of the job (``meterflow run --explain``)."""
-    return str(_statement_set(t_env, pipeline, kafka, lake).explain())
+def submit(env: Any, plan: dict[str, Any]) -> Any:
+    """Build and submit the job; its PyFlink JobClient."""
+    build(env, plan)
+    return env.execute_async(plan["job_name"])
 
 
-def _statement_set(t_env: Any, pipeline: MeterPipeline, kafka: KafkaEndpoint, lake: IcebergLocation) -> Any:
-    """The catalog and tables created in ``t_env``, and every INSERT of the job in one statement set."""
-    t_env.execute_sql(flink_catalog_ddl(lake))
-    ddl, inserts = statements(pipeline, kafka, lake)
-    for statement in ddl:
-        t_env.execute_sql(statement)
-    statement_set = t_env.create_statement_set()
-    for insert in inserts:
-        statement_set.add_insert_sql(insert)
-    return statement_set
+def explain(env: Any, plan: dict[str, Any]) -> str:
+    """The job graph as Flink's JSON execution plan (``meterflow run --explain``)."""
+    build(env, plan)
+    return str(env.get_execution_plan())

@@ -30,13 +30,13 @@ from flink_jobs.runtime import (
     kafka_bootstrap,
     prepare_local_jvm,
     stop_with_savepoint,
-    table_environment,
+    stream_environment,
     trigger_savepoint,
     web_ui_port,
 )
 from flink_jobs.streaming.job import job_config, submit
+from flink_jobs.streaming.plan import KafkaEndpoint, job_plan
 from flink_jobs.streaming.restore import drained_root, latest_restore_point, prune, savepoint_root
-from flink_jobs.streaming.sql import KafkaEndpoint
 from meterflow.errors import MeterflowError, SpecError
 from meterflow.paths import pipeline_state
 from meterflow.reading import MeterInfo
@@ -51,7 +51,7 @@ from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, Serv
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.tables import drop_namespace, ensure_readings_table
 
-CONTINUOUS_IDLE_TIMEOUT = "30 s"
+CONTINUOUS_IDLE_TIMEOUT_MS = 30_000
 """How long a silent partition may hold the watermark back in a continuous run.
 
 Runs that end with a drain (``until_idle``) turn idleness off: Flink 2.2 swallows the drain's
@@ -156,11 +156,15 @@ def run_local(
     restore = None if fresh else latest_restore_point(state)
     cluster = prepare_local_jvm(pipeline.name)
     config = job_config(pipeline, state_dir=state, restore_from=restore, web_ui_port=web_ui_port(cluster))
-    config["table.exec.source.idle-timeout"] = "0 ms" if until_idle else CONTINUOUS_IDLE_TIMEOUT
-    t_env = table_environment(streaming=True, config=config)
+    env = stream_environment(config)
     started = time.monotonic()
-    result = submit(t_env, pipeline, KafkaEndpoint(bootstrap, names.consumer_group), iceberg_location(pipeline))
-    job = result.get_job_client()
+    plan = job_plan(
+        pipeline,
+        KafkaEndpoint(bootstrap, names.consumer_group),
+        iceberg_location(pipeline),
+        idle_timeout_ms=0 if until_idle else CONTINUOUS_IDLE_TIMEOUT_MS,
+    )
+    job = submit(env, plan)
     summary = RunSummary(str(job.get_job_id()), cluster.web_ui, restore, "RUNNING")
     echo(f"streaming job {summary.job_id} running; Flink web UI: {cluster.web_ui}")
     echo(f"  restored from {restore}" if restore else "  starting from the committed offsets (no saved state)")
@@ -170,7 +174,7 @@ def run_local(
     try:
         with _interruptible() as interrupted:
             while True:
-                sink.poll(timeout_ms=500)
+                sink.poll()
                 status = _status(job)
                 if status in _TERMINAL:
                     summary.final_state = status
@@ -214,14 +218,18 @@ def run_in_cluster(pipeline: MeterPipeline) -> None:
         raise MeterflowError("run_in_cluster needs a Flink cluster's PythonDriver; use `meterflow run` locally")
     bootstrap = kafka_bootstrap(pipeline)
     names = prepare(pipeline, bootstrap)
-    config = job_config(pipeline) | {"table.exec.source.idle-timeout": CONTINUOUS_IDLE_TIMEOUT}
-    t_env = table_environment(streaming=True, config=config)
-    result = submit(t_env, pipeline, KafkaEndpoint(bootstrap, names.consumer_group), iceberg_location(pipeline))
-    job = result.get_job_client()
+    env = stream_environment(job_config(pipeline))
+    plan = job_plan(
+        pipeline,
+        KafkaEndpoint(bootstrap, names.consumer_group),
+        iceberg_location(pipeline),
+        idle_timeout_ms=CONTINUOUS_IDLE_TIMEOUT_MS,
+    )
+    job = submit(env, plan)
     sink = serving_sink(pipeline, bootstrap, names)
     try:
         while _status(job) not in _TERMINAL:
-            sink.poll(timeout_ms=1000)
+            sink.poll()
         sink.drain()
     finally:
         sink.close()

@@ -130,10 +130,11 @@ def test_flink_image_versions_match_pyflink_the_poms_and_the_operator() -> None:
     text = FLINK.read_text()
     assert "-f jars/flink/pom.xml dependency:copy-dependencies" in text
     assert "-f images/flink/pom-s3.xml dependency:copy-dependencies" in text
-    # the UDF jar compiled as `make udf` compiles it, into Flink's lib
-    assert "javac -nowarn -source 17 -target 17 -cp '/pyflink-lib/*'" in text
-    assert "javac -nowarn -source 17 -target 17 -cp '$(PYFLINK_LIB)/*'" in MAKEFILE
-    assert "COPY --from=udf /udf/meterflow-udf.jar /opt/flink/lib/meterflow-udf.jar" in text
+    # the job jar compiled as `make jvm` compiles it (PyFlink's lib and the connector jars), into Flink's lib
+    assert "javac -nowarn -source 17 -target 17 -cp '/pyflink-lib/*:/connector-lib/*'" in text
+    assert "JVM_CP = $(PYFLINK_LIB)/*:$(CACHE)/jars/flink/*" in MAKEFILE
+    assert "javac -nowarn -source 17 -target 17 -cp '$(JVM_CP)'" in MAKEFILE
+    assert "COPY --from=jvm /jvm/meterflow-flink.jar /opt/flink/lib/meterflow-flink.jar" in text
 
 
 @pytest.mark.parametrize("dockerfile", [FLINK, OPERATOR], ids=["flink", "operator"])

@@ -1,49 +1,107 @@
-"""The optimized Flink plan of the streaming job: one parse and one de-duplication per record.
-
-Guards two measured traps: Flink does not reuse a function call in generated code (a parse per
-field read: 6x slower), and sub-plans are shared between the INSERTs only when their optimize
-blocks are built by digest. Needs the JVM (PyFlink) but no running services.
-"""
+"""The streaming job's plan, derived from a spec: exact values, no JVM needed."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+import json
 
-import pytest
-
-from flink_jobs.runtime import prepare_local_jvm, table_environment
-from flink_jobs.streaming.job import explain, job_config
-from flink_jobs.streaming.sql import KafkaEndpoint
-from meterflow.spec import names_for
+from flink_jobs.streaming.job import job_config
+from flink_jobs.streaming.plan import (
+    DEAD_LETTER_PAYLOAD_BYTES,
+    DEDUP_TTL_MS,
+    KafkaEndpoint,
+    job_plan,
+    plan_json,
+)
 from meterflow.stack.endpoints import IcebergLocation
-from meterflow_iceberg.catalog import open_catalog
-from meterflow_iceberg.tables import ensure_readings_table
+from meterflow_clickhouse.sink import AGGREGATE_COLUMNS
 from tests.conftest import unique_pipeline
 
-pytestmark = [pytest.mark.integration, pytest.mark.flink]
+KAFKA = KafkaEndpoint("127.0.0.1:9092", "meterflow.test")
+LAKE = IcebergLocation("meterflow", "sqlite:////tmp/c.db", "file:///tmp/wh")
 
 
-@pytest.fixture(scope="module")
-def water_plan(meterflow_home: Path) -> str:
+def test_measurements_carry_what_validation_and_windows_need() -> None:
+    plan = job_plan(unique_pipeline("water-meters"), KAFKA, LAKE, idle_timeout_ms=0)
+    by_name = {m["name"]: m for m in plan["measurements"]}
+    assert by_name["Pulse1"] == {
+        "name": "Pulse1",
+        "series": "P1",
+        "unit": "L",
+        "kind": "interval",
+        "interval_ms": 900_000,
+        "min": 0.0,
+        "max": 100_000.0,
+        "range_text": "[0.0, 100000.0]",
+    }
+    # a register with no upper bound
+    assert (by_name["Pulse1_Total"]["kind"], by_name["Pulse1_Total"]["max"]) == ("register", None)
+    assert by_name["Pulse1_Total"]["range_text"] == "[0.0, inf]"
+    assert [m["name"] for m in plan["measurements"]] == ["Pulse1", "Pulse1_Total", "Battery", "DeviceTemperature"]
+
+
+def test_windows_and_the_watermark_grace() -> None:
+    water = job_plan(unique_pipeline("water-meters"), KAFKA, LAKE, idle_timeout_ms=0)
+    building = job_plan(unique_pipeline("smart-building"), KAFKA, LAKE, idle_timeout_ms=30_000)
+    # 5-minute tumbling windows; the watermark trails by watermarkDelay + allowedLateness
+    assert water["windows"] == {"size_ms": 300_000, "slide_ms": 300_000, "grace_ms": 60_000}
+    # hopping: 10 s windows every 5 s
+    assert (building["windows"]["size_ms"], building["windows"]["slide_ms"]) == (10_000, 5_000)
+    assert (water["idle_timeout_ms"], building["idle_timeout_ms"]) == (0, 30_000)
+
+
+def test_rules_are_data() -> None:
+    plan = job_plan(unique_pipeline("water-meters"), KAFKA, LAKE, idle_timeout_ms=0)
+    assert plan["rules"] == [
+        {"name": "HIGH_FLOW", "measurement": "Pulse1", "condition": ">", "threshold": 500.0, "severity": "WARNING"},
+        {"name": "LOW_BATTERY", "measurement": "Battery", "condition": "<", "threshold": 3.0, "severity": "CRITICAL"},
+        {
+            "name": "HIGH_TEMPERATURE",
+            "measurement": "DeviceTemperature",
+            "condition": ">",
+            "threshold": 50.0,
+            "severity": "WARNING",
+        },
+    ]
+
+
+def test_names_limits_and_the_lake() -> None:
     pipeline = unique_pipeline("water-meters")
-    prepare_local_jvm("plan-test")
-    t_env = table_environment(streaming=True, config=job_config(pipeline))
-    lake = IcebergLocation("meterflow", f"sqlite:///{meterflow_home}/plan-catalog.db", f"file://{meterflow_home}/wh")
-    ensure_readings_table(open_catalog(lake), names_for(pipeline).iceberg_namespace)
-    plan = explain(t_env, pipeline, KafkaEndpoint("127.0.0.1:9", "g"), lake)
-    return plan.split("== Optimized Execution Plan ==")[1]
+    plan = job_plan(pipeline, KAFKA, LAKE, idle_timeout_ms=0)
+    name = pipeline.name
+    assert plan["kafka"]["topics"] == {
+        "readings": f"{name}.readings",
+        "dlq": f"{name}.readings.dlq",
+        "aggregates": f"{name}.aggregates",
+        "alerts": f"{name}.alerts",
+        "counters": f"{name}.counters",
+    }
+    assert (plan["kafka"]["group_id"], plan["kafka"]["transactional_id_prefix"]) == (
+        "meterflow.test",
+        f"meterflow-{name}",
+    )
+    assert plan["kafka"]["source_properties"]["isolation.level"] == "read_committed"
+    assert plan["lake"] == {
+        "catalog_name": "meterflow",
+        "catalog_properties": {
+            "type": "iceberg",
+            "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
+            "warehouse": "file:///tmp/wh",
+            "jdbc.schema-version": "V1",
+            "uri": "jdbc:sqlite:/tmp/c.db",
+        },
+        "namespace": name.replace("-", "_"),
+        "table": "readings",
+    }
+    assert (plan["dedup_ttl_ms"], plan["dead_letter_payload_bytes"]) == (DEDUP_TTL_MS, DEAD_LETTER_PAYLOAD_BYTES)
+    assert plan["register_reset_ratio"] == 0.1
+    # the JVM writes window rows in the column order the serving sink inserts them
+    assert plan["aggregate_columns"] == list(AGGREGATE_COLUMNS)
+    assert json.loads(plan_json(plan)) == plan
 
 
-def test_each_record_is_parsed_once(water_plan: str) -> None:
-    assert len(re.findall(r"parse_reading\(payload\)", water_plan)) == 1
-
-
-def test_one_insert_only_deduplication_shared_by_every_sink(water_plan: str) -> None:
-    dedups = re.findall(r"Deduplicate\(keep=\[FirstRow\].*outputInsertOnly=\[(\w+)\]\)", water_plan)
-    assert dedups == ["true"]
-
-
-def test_register_steps_use_one_over_aggregate(water_plan: str) -> None:
-    assert len(re.findall(r"OverAggregate\(partitionBy=", water_plan)) == 1
-    assert water_plan.count("LAG(reading_value)") == 1
+def test_flink_settings() -> None:
+    config = job_config(unique_pipeline("water-meters"))
+    assert config["execution.checkpointing.interval"] == "10000 ms"
+    assert config["pipeline.object-reuse"] == "true"
+    assert config["state.backend.type"] == "hashmap"
+    assert config["restart-strategy.type"] == "failure-rate"

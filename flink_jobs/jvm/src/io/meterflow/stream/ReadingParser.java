@@ -1,9 +1,9 @@
-package io.meterflow.udf;
+package io.meterflow.stream;
 
-import java.time.DateTimeException;
-import java.time.Instant;
-import java.time.OffsetDateTime;
-import java.time.temporal.ChronoUnit;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
@@ -11,48 +11,59 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.json.JsonReadFeature;
 
 /**
- * Single-pass parsing of the reading contract (DESIGN.md), shared by the SQL functions.
+ * Single-pass parsing of the reading contract (DESIGN.md) from a Kafka record's bytes.
  *
- * <p>Reason codes match meterflow/reading.py: bad_json, missing_field, wrong_type,
- * bad_timestamp, not_finite.
+ * <p>Reason codes match {@code meterflow/reading.py}: bad_encoding, bad_json, missing_field,
+ * wrong_type, bad_timestamp, not_finite. Jackson reads the UTF-8 bytes directly (no String of the
+ * whole payload is made); a payload that is not UTF-8 is {@code bad_encoding}, so distinct bad
+ * meter ids never merge into one replacement character.
  */
 final class ReadingParser {
 
     private static final JsonFactory JSON =
             JsonFactory.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
-    /** A parsed reading, or the reason it is not one. */
+    /** A parsed reading, or the reason it is not one (reused: one per parser thread). */
     static final class Result {
         String meterId;
         String timestamp;
         String measurementType;
         String series;
         String unit;
-        Double value;
-        Instant eventTime;
+        double value;
+        boolean hasValue;
+        long eventTime;
         String error;
         String detail;
 
-        Result fail(String reason, String why) {
+        void reset() {
+            meterId = timestamp = measurementType = series = unit = error = detail = null;
+            hasValue = false;
+            value = 0.0;
+            eventTime = Timestamps.INVALID;
+        }
+
+        boolean fail(String reason, String why) {
             this.error = reason;
             this.detail = why;
-            return this;
+            return false;
         }
     }
 
     private ReadingParser() {}
 
-    static Result parse(String payload) {
-        Result r = new Result();
-        if (payload == null || payload.isEmpty()) {
+    /** Fills {@code r}; true when it holds a reading, false when {@code r.error} says why not. */
+    static boolean parse(byte[] payload, Result r) {
+        r.reset();
+        if (payload == null || payload.length == 0) {
             return r.fail("bad_json", "the record has no value");
         }
         try (JsonParser p = JSON.createParser(payload)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
-                return r.fail("bad_json", "the record is not a JSON object");
+                return failUnlessBadEncoding(payload, r, "the record is not a JSON object");
             }
             while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String field = p.getCurrentName();
+                String field = p.currentName();
                 JsonToken token = p.nextToken();
                 switch (field) {
                     case "meter_id":
@@ -88,8 +99,9 @@ final class ReadingParser {
                     case "value":
                         if (token == JsonToken.VALUE_NUMBER_INT || token == JsonToken.VALUE_NUMBER_FLOAT) {
                             r.value = p.getDoubleValue();
+                            r.hasValue = true;
                         } else if (token == JsonToken.VALUE_NULL) {
-                            r.value = null;
+                            r.hasValue = false;
                         } else {
                             return r.fail("wrong_type", "value must be a number, got " + describe(p, token));
                         }
@@ -99,10 +111,13 @@ final class ReadingParser {
                 }
             }
             if (p.currentToken() != JsonToken.END_OBJECT || p.nextToken() != null) {
-                return r.fail("bad_json", "unexpected content after the JSON object");
+                return failUnlessBadEncoding(payload, r, "unexpected content after the JSON object");
             }
         } catch (Exception e) {
-            return r.fail("bad_json", "not valid JSON: " + firstLine(e.getMessage()));
+            return failUnlessBadEncoding(payload, r, "not valid JSON: " + firstLine(e.getMessage()));
+        }
+        if (!ascii(payload) && !isUtf8(payload)) {
+            return r.fail("bad_encoding", "the record is not UTF-8 text (payload kept as base64)");
         }
         String missing =
                 empty(r.meterId) ? "meter_id"
@@ -110,50 +125,48 @@ final class ReadingParser {
                         : empty(r.measurementType) ? "measurement_type"
                         : empty(r.series) ? "series"
                         : empty(r.unit) ? "unit"
-                        : r.value == null ? "value"
+                        : !r.hasValue ? "value"
                         : null;
         if (missing != null) {
             return r.fail("missing_field", missing + " is missing or null");
         }
-        if (r.value.isNaN() || r.value.isInfinite()) {
+        if (Double.isNaN(r.value) || Double.isInfinite(r.value)) {
             return r.fail("not_finite", "value is " + r.value);
         }
-        r.eventTime = instant(r.timestamp);
-        if (r.eventTime == null) {
+        r.eventTime = Timestamps.parseMillis(r.timestamp);
+        if (r.eventTime == Timestamps.INVALID) {
             return r.fail("bad_timestamp", "timestamp '" + r.timestamp + "' is not ISO 8601 with a UTC offset");
         }
-        return r;
+        return true;
     }
 
-    /** Only the event time: stops reading at the timestamp field. Null when there is none. */
-    static Instant eventTime(String payload) {
-        if (payload == null || payload.isEmpty()) {
-            return null;
-        }
-        try (JsonParser p = JSON.createParser(payload)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
-                return null;
-            }
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String field = p.getCurrentName();
-                JsonToken token = p.nextToken();
-                if ("timestamp".equals(field)) {
-                    return token == JsonToken.VALUE_STRING ? instant(p.getText()) : null;
-                }
-                p.skipChildren();
-            }
-        } catch (Exception e) {
-            return null;
-        }
-        return null;
-    }
-
-    static Instant instant(String text) {
+    /** True when {@code bytes} are well-formed UTF-8. */
+    static boolean isUtf8(byte[] bytes) {
         try {
-            return OffsetDateTime.parse(text).toInstant().truncatedTo(ChronoUnit.MILLIS);
-        } catch (DateTimeException e) {
-            return null;
+            StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes));
+            return true;
+        } catch (CharacterCodingException e) {
+            return false;
         }
+    }
+
+    private static boolean ascii(byte[] bytes) {
+        for (byte b : bytes) {
+            if (b < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean failUnlessBadEncoding(byte[] payload, Result r, String why) {
+        if (!isUtf8(payload)) {
+            return r.fail("bad_encoding", "the record is not UTF-8 text (payload kept as base64)");
+        }
+        return r.fail("bad_json", why);
     }
 
     private static boolean empty(String s) {
@@ -175,7 +188,8 @@ final class ReadingParser {
 
     private static String describe(JsonParser p, JsonToken token) throws java.io.IOException {
         if (token == JsonToken.VALUE_STRING) {
-            return "the string '" + p.getText() + "'";
+            String text = p.getText();
+            return "the string '" + (text.length() > 64 ? text.substring(0, 64) + "…" : text) + "'";
         }
         if (token == JsonToken.START_OBJECT || token == JsonToken.START_ARRAY) {
             p.skipChildren();
@@ -189,6 +203,7 @@ final class ReadingParser {
             return "unreadable";
         }
         int cut = message.indexOf('\n');
-        return cut < 0 ? message : message.substring(0, cut);
+        String line = cut < 0 ? message : message.substring(0, cut);
+        return line.length() > 200 ? line.substring(0, 200) + "…" : line;
     }
 }

@@ -1,0 +1,67 @@
+package io.meterflow.stream;
+
+/**
+ * Everything the job keeps about one meter: a {@link SeriesState} per measurement of the plan.
+ *
+ * <p>Slots follow the plan's measurement order; each remembers its "name|series", so state
+ * restored after the spec changed (a measurement added, removed or moved) is re-slotted by name.
+ */
+final class MeterState {
+    SeriesState[] series;
+
+    MeterState(int measurements) {
+        this.series = new SeriesState[measurements];
+    }
+
+    /** The state of measurement {@code index} ({@code keys} are the plan's), created when absent. */
+    SeriesState series(int index, String[] keys) {
+        SeriesState s = index < series.length ? series[index] : null;
+        if (s != null && s.key == keys[index]) {
+            return s;
+        }
+        if (s == null && series.length == keys.length && aligned(keys)) {
+            s = new SeriesState(keys[index]);
+            series[index] = s;
+            return s;
+        }
+        realign(keys);
+        if (series[index] == null) {
+            series[index] = new SeriesState(keys[index]);
+        }
+        return series[index];
+    }
+
+    private boolean aligned(String[] keys) {
+        for (int i = 0; i < series.length; i++) {
+            if (series[i] != null && series[i].key != keys[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Re-slots restored state by name; state of a measurement the plan no longer has is dropped. */
+    private void realign(String[] keys) {
+        SeriesState[] next = new SeriesState[keys.length];
+        for (SeriesState s : series) {
+            if (s == null) {
+                continue;
+            }
+            for (int i = 0; i < keys.length; i++) {
+                if (keys[i].equals(s.key)) {
+                    s.key = keys[i];
+                    next[i] = s;
+                }
+            }
+        }
+        series = next;
+    }
+
+    MeterState copy() {
+        MeterState c = new MeterState(series.length);
+        for (int i = 0; i < series.length; i++) {
+            c.series[i] = series[i] == null ? null : series[i].copy();
+        }
+        return c;
+    }
+}
