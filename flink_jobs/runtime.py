@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,19 +129,33 @@ def stop_with_savepoint(job_client: Any, drain: bool, directory: Path, timeout_s
     PyFlink 2.2's ``JobClient.stop_with_savepoint`` still calls the two-argument Java method that
     Flink 2 removed; this calls the current one (with the canonical savepoint format).
     """
-    from pyflink.java_gateway import get_gateway
-
-    jvm = get_gateway().jvm
-    canonical = jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
-    future = job_client._j_job_client.stopWithSavepoint(drain, directory.as_uri(), canonical)
-    return str(future.get(int(timeout_s * 1000), jvm.java.util.concurrent.TimeUnit.MILLISECONDS))
+    return _savepoint(
+        lambda jvm, fmt: job_client._j_job_client.stopWithSavepoint(drain, directory.as_uri(), fmt), timeout_s
+    )
 
 
 def trigger_savepoint(job_client: Any, directory: Path, timeout_s: float = 300.0) -> str:
     """Take a savepoint and keep the job running; returns its path (canonical format, as above)."""
+    return _savepoint(lambda jvm, fmt: job_client._j_job_client.triggerSavepoint(directory.as_uri(), fmt), timeout_s)
+
+
+_NOT_RUNNING_YET = ("is not being executed at the moment", "Not all required tasks are currently running")
+"""A savepoint asked for before every task is up is refused with these words; it is asked again."""
+
+
+def _savepoint(request: Callable[[Any, Any], Any], timeout_s: float) -> str:
+    """Run a savepoint ``request`` (a Java future), again while the job's tasks are still starting."""
+    from py4j.protocol import Py4JJavaError
     from pyflink.java_gateway import get_gateway
 
     jvm = get_gateway().jvm
     canonical = jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
-    future = job_client._j_job_client.triggerSavepoint(directory.as_uri(), canonical)
-    return str(future.get(int(timeout_s * 1000), jvm.java.util.concurrent.TimeUnit.MILLISECONDS))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        future = request(jvm, canonical)
+        try:
+            return str(future.get(int(timeout_s * 1000), jvm.java.util.concurrent.TimeUnit.MILLISECONDS))
+        except Py4JJavaError as exc:
+            if not any(words in str(exc.java_exception) for words in _NOT_RUNNING_YET) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
