@@ -145,7 +145,7 @@ class ServingSink:
                 "isolation.level": "read_committed",
                 "fetch.max.bytes": 64 << 20,
                 "max.partition.fetch.bytes": 16 << 20,
-                "fetch.wait.max.ms": 20,
+                "fetch.wait.max.ms": 100,
             }
         )
         self._consumer.subscribe(list(routes))

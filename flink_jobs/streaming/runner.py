@@ -60,6 +60,9 @@ final watermark when its source is idle, and the last windows would never fire (
 
 _TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 
+STATUS_EVERY_S = 0.5
+"""How often the run loop asks the JVM for the job's state (a gateway round trip) between polls of the sink."""
+
 
 class JobFailedError(MeterflowError):
     """The Flink job ended in a failure."""
@@ -171,10 +174,14 @@ def run_local(
     echo(f"  Flink log: {cluster.log_file}")
     sink = serving_sink(pipeline, bootstrap, names)
     idle = _IdleProbe(bootstrap, names, settle_s=idle_settle_s)
+    next_check = 0.0
     try:
         with _interruptible() as interrupted:
             while True:
                 sink.poll()
+                if time.monotonic() < next_check and not interrupted():
+                    continue
+                next_check = time.monotonic() + STATUS_EVERY_S
                 status = _status(job)
                 if status in _TERMINAL:
                     summary.final_state = status
@@ -228,8 +235,13 @@ def run_in_cluster(pipeline: MeterPipeline) -> None:
     job = submit(env, plan)
     sink = serving_sink(pipeline, bootstrap, names)
     try:
-        while _status(job) not in _TERMINAL:
+        next_check = 0.0
+        while True:
             sink.poll()
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + STATUS_EVERY_S
+                if _status(job) in _TERMINAL:
+                    break
         sink.drain()
     finally:
         sink.close()

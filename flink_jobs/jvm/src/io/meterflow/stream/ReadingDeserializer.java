@@ -75,6 +75,6 @@ public final class ReadingDeserializer implements KafkaRecordDeserializationSche
 
     @Override
     public TypeInformation<Reading> getProducedType() {
-        return TypeInformation.of(Reading.class);
+        return ReadingTypeInfo.INSTANCE;
     }
 }

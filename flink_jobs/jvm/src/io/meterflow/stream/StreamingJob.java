@@ -72,7 +72,7 @@ public final class StreamingJob {
         SingleOutputStreamOperator<Reading> records = env.fromSource(source, watermarks, "readings")
                 .uid("readings-source").setParallelism(p);
         SingleOutputStreamOperator<Reading> valid = records
-                .transform("validate", TypeInformation.of(Reading.class), new IngestSplitter())
+                .transform("validate", ReadingTypeInfo.INSTANCE, new IngestSplitter())
                 .uid("ingest-splitter").setParallelism(p);
         valid.getSideOutput(IngestSplitter.DEAD_LETTERS)
                 .sinkTo(exactlyOnce(kafka, "dlq", new KafkaRecords.DeadLetters(kafka.deadLetters, plan.pipeline)))
@@ -96,7 +96,7 @@ public final class StreamingJob {
                 .sinkTo(atLeastOnce(kafka, new KafkaRecords.Blocks(kafka.aggregates), "20"))
                 .name("aggregates").uid("aggregates-sink").setParallelism(p);
         lake.getSideOutput(MeterOperator.ALERTS)
-                .sinkTo(atLeastOnce(kafka, new KafkaRecords.Alerts(kafka.alerts, plan), "0"))
+                .sinkTo(atLeastOnce(kafka, new KafkaRecords.Alerts(kafka.alerts, plan), "5"))
                 .name("alerts").uid("alerts-sink").setParallelism(p);
 
         DataStream<CounterDelta> increments = valid.getSideOutput(IngestSplitter.COUNTS)
