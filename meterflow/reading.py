@@ -19,8 +19,9 @@ UNKNOWN = "unknown"
 
 
 class DlqReason(str, Enum):
-    """Why a record went to the dead-letter topic."""
+    """Why a record went to the dead-letter topic (the streaming job's JVM parser uses the same codes)."""
 
+    bad_encoding = "bad_encoding"
     bad_json = "bad_json"
     missing_field = "missing_field"
     wrong_type = "wrong_type"
@@ -29,6 +30,9 @@ class DlqReason(str, Enum):
     unknown_measurement = "unknown_measurement"
     unit_mismatch = "unit_mismatch"
     out_of_range = "out_of_range"
+    bad_meter_id = "bad_meter_id"
+    future_timestamp = "future_timestamp"
+    too_old = "too_old"
 
 
 @dataclass(frozen=True, slots=True)

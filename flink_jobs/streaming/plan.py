@@ -27,6 +27,9 @@ DEDUP_TTL_MS = 26 * 3_600_000
 DEAD_LETTER_PAYLOAD_BYTES = 16 * 1024
 """A dead letter keeps at most this much of its payload (plus the original size and SHA-256)."""
 
+MAX_METER_ID_CHARS = 128
+"""A longer meter id is dead-lettered (bad_meter_id): it would be a key in every table."""
+
 SOURCE_PROPERTIES = {
     "isolation.level": "read_committed",
     "commit.offsets.on.checkpoint": "true",
@@ -103,6 +106,9 @@ def job_plan(
         "dedup_ttl_ms": DEDUP_TTL_MS,
         "idle_timeout_ms": idle_timeout_ms,
         "dead_letter_payload_bytes": DEAD_LETTER_PAYLOAD_BYTES,
+        "max_meter_id_chars": MAX_METER_ID_CHARS,
+        "max_clock_skew_ms": to_millis(spec.source.max_clock_skew),
+        "max_reading_age_ms": to_millis(spec.source.max_reading_age),
         "kafka": {
             "bootstrap": kafka.bootstrap,
             "group_id": kafka.group_id,

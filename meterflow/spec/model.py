@@ -155,6 +155,24 @@ class SourceSpec(_Model):
             max_length=1024,
         ),
     ] = None
+    max_clock_skew: Annotated[
+        Duration,
+        Field(
+            description=(
+                "A reading stamped further than this ahead of its arrival (the Kafka record time) is "
+                "dead-lettered as future_timestamp: a device clock in the future never moves the watermark."
+            )
+        ),
+    ] = "1h"
+    max_reading_age: Annotated[
+        Duration,
+        Field(
+            description=(
+                "A reading stamped further than this behind its arrival is dead-lettered as too_old (a clock "
+                "reset to 1970). The default admits replays of years-old data; a live pipeline may set days."
+            )
+        ),
+    ] = "10950d"
 
 
 class MetersSpec(_Model):

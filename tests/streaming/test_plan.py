@@ -94,6 +94,9 @@ def test_names_limits_and_the_lake() -> None:
     }
     assert (plan["dedup_ttl_ms"], plan["dead_letter_payload_bytes"]) == (DEDUP_TTL_MS, DEAD_LETTER_PAYLOAD_BYTES)
     assert plan["register_reset_ratio"] == 0.1
+    # clocks: an hour ahead of arrival at most, 30 years behind (replays of old data pass)
+    assert (plan["max_clock_skew_ms"], plan["max_reading_age_ms"]) == (3_600_000, 10_950 * 86_400_000)
+    assert plan["max_meter_id_chars"] == 128
     # the JVM writes window rows in the column order the serving sink inserts them
     assert plan["aggregate_columns"] == list(AGGREGATE_COLUMNS)
     assert json.loads(plan_json(plan)) == plan

@@ -107,8 +107,12 @@ public final class Plan implements Serializable {
     /** 0 = a silent partition holds the watermark back forever (runs that end with a drain). */
     public final long idleTimeoutMs;
     public final int deadLetterPayloadBytes;
-    /** A reading stamped further than this ahead of its arrival is dead-lettered (0 = no limit). */
+    /** A reading stamped further than this ahead of its arrival is dead-lettered (future_timestamp). */
     public final long maxClockSkewMs;
+    /** A reading stamped further than this behind its arrival is dead-lettered (too_old). */
+    public final long maxReadingAgeMs;
+    /** A longer meter id is dead-lettered (bad_meter_id). */
+    public final int maxMeterIdChars;
     public final Kafka kafka;
     public final Lake lake;
 
@@ -189,7 +193,9 @@ public final class Plan implements Serializable {
         this.dedupTtlMs = root.get("dedup_ttl_ms").asLong();
         this.idleTimeoutMs = root.get("idle_timeout_ms").asLong();
         this.deadLetterPayloadBytes = root.get("dead_letter_payload_bytes").asInt();
-        this.maxClockSkewMs = root.path("max_clock_skew_ms").asLong(0);
+        this.maxClockSkewMs = root.get("max_clock_skew_ms").asLong();
+        this.maxReadingAgeMs = root.get("max_reading_age_ms").asLong();
+        this.maxMeterIdChars = root.get("max_meter_id_chars").asInt();
         this.kafka = new Kafka(root.get("kafka"));
         this.lake = new Lake(root.get("lake"));
     }

@@ -1,6 +1,7 @@
 package io.meterflow.stream;
 
 import java.io.IOException;
+import java.time.Instant;
 
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
@@ -12,10 +13,12 @@ import org.apache.flink.util.Collector;
  * source's own thread.
  *
  * <p>Validation is the plan's: the (measurement, series) must be one of the spec's, the unit
- * must be its unit, the value must lie in its [min, max], and the event time must not be more than
- * {@code max_clock_skew_ms} ahead of the record's arrival. Anything else becomes a bounded
+ * must be its unit, the value must lie in its [min, max], the meter id must be at most
+ * {@code max_meter_id_chars} long, and the event time must lie between {@code max_reading_age_ms}
+ * before and {@code max_clock_skew_ms} after the record's arrival. Anything else becomes a bounded
  * {@link DeadLetter} with a reason: bad_encoding, bad_json, missing_field, wrong_type,
- * bad_timestamp, not_finite, unknown_measurement, unit_mismatch, out_of_range, future_timestamp.
+ * bad_timestamp, not_finite, unknown_measurement, unit_mismatch, out_of_range, bad_meter_id,
+ * future_timestamp, too_old.
  */
 public final class ReadingDeserializer implements KafkaRecordDeserializationSchema<Reading> {
     private static final long serialVersionUID = 1L;
@@ -29,13 +32,18 @@ public final class ReadingDeserializer implements KafkaRecordDeserializationSche
 
     @Override
     public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<Reading> out) throws IOException {
+        deserializeValue(record.value(), record.partition(), record.offset(), record.timestamp(), out);
+    }
+
+    /** The record's value, with where and when it arrived, as a reading or a dead letter. */
+    void deserializeValue(byte[] payload, int partition, long offset, long ingestTime, Collector<Reading> out) {
         if (parsed == null) {
             parsed = new ReadingParser.Result();
         }
-        out.collect(read(record.value(), record.partition(), record.offset(), record.timestamp()));
+        out.collect(read(payload, partition, offset, ingestTime));
     }
 
-    Reading read(byte[] payload, int partition, long offset, long ingestTime) {
+    private Reading read(byte[] payload, int partition, long offset, long ingestTime) {
         ReadingParser.Result r = parsed;
         Reading reading = new Reading();
         reading.partition = partition;
@@ -56,9 +64,19 @@ public final class ReadingDeserializer implements KafkaRecordDeserializationSche
         if (r.value < m.min || r.value > m.max) {
             return dead(reading, "out_of_range", m.label() + " must lie in " + m.rangeText + ", got " + r.value, payload);
         }
-        if (plan.maxClockSkewMs > 0 && r.eventTime > ingestTime + plan.maxClockSkewMs) {
+        if (r.meterId.length() > plan.maxMeterIdChars) {
+            return dead(reading, "bad_meter_id", "meter_id has " + r.meterId.length() + " characters; at most "
+                    + plan.maxMeterIdChars + " are allowed", payload);
+        }
+        if (r.eventTime > ingestTime + plan.maxClockSkewMs) {
             return dead(reading, "future_timestamp", "timestamp " + r.timestamp + " is more than "
-                    + plan.maxClockSkewMs / 1000 + " s ahead of the record's arrival", payload);
+                    + plan.maxClockSkewMs / 1000 + " s ahead of the record's arrival ("
+                    + Instant.ofEpochMilli(ingestTime) + "); check the device clock", payload);
+        }
+        if (r.eventTime < ingestTime - plan.maxReadingAgeMs) {
+            return dead(reading, "too_old", "timestamp " + r.timestamp + " is more than "
+                    + plan.maxReadingAgeMs / 86_400_000L + " days before the record's arrival ("
+                    + Instant.ofEpochMilli(ingestTime) + "); check the device clock", payload);
         }
         reading.meterId = r.meterId;
         reading.measurement = index;

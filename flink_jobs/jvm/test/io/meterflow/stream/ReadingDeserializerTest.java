@@ -1,0 +1,83 @@
+package io.meterflow.stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+
+import org.apache.flink.util.Collector;
+import org.junit.jupiter.api.Test;
+
+/** The spec's validation: measurement, unit, range, meter id and clock bounds. */
+class ReadingDeserializerTest {
+    static final String PLAN = "{\"pipeline\":\"p\",\"job_name\":\"j\",\"parallelism\":1,"
+            + "\"measurements\":[{\"name\":\"Pulse1\",\"series\":\"P1\",\"unit\":\"L\",\"kind\":\"interval\","
+            + "\"interval_ms\":900000,\"min\":0.0,\"max\":100000.0,\"range_text\":\"[0.0, 100000.0]\"},"
+            + "{\"name\":\"Pulse1_Total\",\"series\":\"T1\",\"unit\":\"L\",\"kind\":\"register\",\"interval_ms\":900000,"
+            + "\"min\":0.0,\"max\":null,\"range_text\":\"[0.0, inf]\"}],"
+            + "\"rules\":[{\"name\":\"HIGH_FLOW\",\"measurement\":\"Pulse1\",\"condition\":\">\",\"threshold\":500.0,"
+            + "\"severity\":\"WARNING\"}],"
+            + "\"windows\":{\"size_ms\":300000,\"slide_ms\":300000,\"grace_ms\":60000},\"register_reset_ratio\":0.1,"
+            + "\"aggregate_columns\":[],\"dedup_ttl_ms\":93600000,\"idle_timeout_ms\":0,\"dead_letter_payload_bytes\":16384,"
+            + "\"max_meter_id_chars\":8,\"max_clock_skew_ms\":3600000,\"max_reading_age_ms\":86400000,"
+            + "\"kafka\":{\"bootstrap\":\"b\",\"group_id\":\"g\",\"topics\":{\"readings\":\"r\",\"dlq\":\"d\",\"aggregates\":\"a\","
+            + "\"alerts\":\"al\",\"counters\":\"c\"},\"transactional_id_prefix\":\"t\",\"source_properties\":{}},"
+            + "\"lake\":{\"catalog_name\":\"m\",\"catalog_properties\":{},\"namespace\":\"n\",\"table\":\"readings\"}}";
+
+    static final long ARRIVAL = Instant.parse("2024-05-01T12:00:00Z").toEpochMilli();
+
+    private final ReadingDeserializer deserializer = new ReadingDeserializer(Plan.fromJson(PLAN));
+
+    private Reading read(String meter, String stamp, String measurement, String series, String unit, String value) {
+        String json = "{\"meter_id\":\"" + meter + "\",\"timestamp\":\"" + stamp + "\",\"measurement_type\":\""
+                + measurement + "\",\"series\":\"" + series + "\",\"unit\":\"" + unit + "\",\"value\":" + value + "}";
+        Reading[] out = new Reading[1];
+        deserializer.deserializeValue(json.getBytes(StandardCharsets.UTF_8), 1, 7L, ARRIVAL, new Collector<>() {
+            @Override
+            public void collect(Reading record) {
+                out[0] = record;
+            }
+
+            @Override
+            public void close() {}
+        });
+        return out[0];
+    }
+
+    private void rejects(String reason, Reading r) {
+        assertEquals(reason, r.deadLetter == null ? null : r.deadLetter.reason);
+        assertTrue(r.deadLetter.detail.length() > 10, r.deadLetter.detail);
+        assertEquals(7L, r.deadLetter.sourceOffset);
+    }
+
+    @Test
+    void aValidReadingCarriesItsMeasurementIndex() {
+        Reading r = read("M1", "2024-05-01T11:00:00Z", "Pulse1_Total", "T1", "L", "1234.5");
+        assertNull(r.deadLetter);
+        assertEquals(1, r.measurement);
+        assertEquals(1234.5, r.value);
+        assertEquals(ARRIVAL - 3_600_000L, r.eventTime);
+        assertEquals(ARRIVAL, r.ingestTime);
+    }
+
+    @Test
+    void theSpecsRules() {
+        rejects("unknown_measurement", read("M1", "2024-05-01T11:00:00Z", "Pulse2", "P1", "L", "1"));
+        rejects("unknown_measurement", read("M1", "2024-05-01T11:00:00Z", "Pulse1", "T1", "L", "1"));
+        rejects("unit_mismatch", read("M1", "2024-05-01T11:00:00Z", "Pulse1", "P1", "kL", "1"));
+        rejects("out_of_range", read("M1", "2024-05-01T11:00:00Z", "Pulse1", "P1", "L", "100001"));
+        rejects("out_of_range", read("M1", "2024-05-01T11:00:00Z", "Pulse1_Total", "T1", "L", "-1"));
+        rejects("bad_meter_id", read("M123456789", "2024-05-01T11:00:00Z", "Pulse1", "P1", "L", "1"));
+    }
+
+    @Test
+    void clocksAreBoundedAgainstArrival() {
+        assertNull(read("M1", "2024-05-01T13:00:00Z", "Pulse1", "P1", "L", "1").deadLetter); // an hour ahead: allowed
+        rejects("future_timestamp", read("M1", "2024-05-01T13:00:00.001Z", "Pulse1", "P1", "L", "1"));
+        rejects("future_timestamp", read("M1", "2100-01-01T00:00:00Z", "Pulse1", "P1", "L", "1"));
+        assertNull(read("M1", "2024-04-30T12:00:00Z", "Pulse1", "P1", "L", "1").deadLetter); // a day behind: allowed
+        rejects("too_old", read("M1", "1970-01-01T00:00:00Z", "Pulse1", "P1", "L", "1"));
+    }
+}
