@@ -53,21 +53,15 @@ jars: check-java $(CACHE)/jars/kafka-broker/.pom $(CACHE)/jars/flink/.pom $(CACH
 
 $(CACHE)/jars/kafka-broker/.pom: jars/kafka-broker/pom.xml
 	@echo "==> fetching the Kafka broker jars"
-	rm -rf $(@D) && mkdir -p $(@D)
-	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D)
-	cp $< $@
+	scripts/fetch-jars.sh $< $(@D)
 
 $(CACHE)/jars/junit/.pom: jars/junit/pom.xml
 	@echo "==> fetching JUnit's console launcher"
-	rm -rf $(@D) && mkdir -p $(@D)
-	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D)
-	cp $< $@
+	scripts/fetch-jars.sh $< $(@D)
 
 $(CACHE)/jars/flink/.pom: jars/flink/pom.xml
 	@echo "==> fetching the Flink connector jars"
-	rm -rf $(@D) && mkdir -p $(@D)
-	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D) -DexcludeTransitive=true
-	cp $< $@
+	scripts/fetch-jars.sh $< $(@D) -DexcludeTransitive=true
 
 jvm: $(JVM_JAR) ## Compile the streaming job's JVM operators (flink_jobs/jvm)
 $(JVM_JAR): $(JVM_SRC) $(VENV)/.synced $(CACHE)/jars/flink/.pom
@@ -250,6 +244,4 @@ $(BENCH_SPARK_STAMP):
 
 $(CACHE)/jars/spark/.pom: jars/spark/pom.xml
 	@echo "==> fetching Spark's Kafka connector jars"
-	rm -rf $(@D) && mkdir -p $(@D)
-	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D)
-	cp $< $@
+	scripts/fetch-jars.sh $< $(@D)
