@@ -117,6 +117,7 @@ def latency_phase(
     publish_meters(stack.bootstrap, pipeline, simulation.meter_records())
     dsn, database = clickhouse_dsn(pipeline.spec), pipeline.names.clickhouse_database
     log = stack.home / "logs" / "bench-latency.out"
+    log.parent.mkdir(parents=True, exist_ok=True)
     seen: dict[float, tuple[float, float]] = {}
     polls: list[float] = []
     with monitored(phase) as monitor, log.open("w") as out:

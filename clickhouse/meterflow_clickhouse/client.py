@@ -7,17 +7,16 @@ The streaming sink, `meterflow sql` and the batch job take turns; a server DSN n
 
 The serving sink writes several times a second, and opening the engine for every write would
 cost it more than the writes: it holds a :class:`HeldSession` instead, which keeps the engine
-open and hands it over as soon as another process asks. A process waiting in :func:`session`
-says so with a marker file (``<path>.wants/<pid>``) that the holder checks between writes.
+open for the life of ``meterflow run`` and serves every other process's :func:`session` through
+:mod:`meterflow_clickhouse.served`, so readers never wait for the lock to change hands.
 """
 
 from __future__ import annotations
 
-import os
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,6 +24,7 @@ import clickhouse_connect
 from filelock import FileLock, Timeout
 
 from meterflow.errors import MeterflowError
+from meterflow_clickhouse.served import EngineServer, RemoteClient, served_client
 
 DEFAULT_LOCK_TIMEOUT_S = 120.0
 
@@ -49,11 +49,18 @@ def embedded_path(dsn: str) -> str:
 
 @contextmanager
 def session(dsn: str, database: str | None = None, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Any]:
-    """A clickhouse-connect client for ``dsn`` (default ``database``), closed on exit and, when
-    embedded, unlocked."""
+    """A clickhouse-connect client for ``dsn`` (default ``database``), closed on exit. Embedded: the
+    session of the process that serves the engine when one does, else the engine opened here
+    under its file lock (released on exit)."""
     if is_embedded(dsn):
         path = embedded_path(dsn)
-        lock = _acquire(path, lock_timeout_s)
+        engine = _engine_for(path, database, lock_timeout_s)
+        if not isinstance(engine, FileLock):
+            try:
+                yield engine
+            finally:
+                engine.close()
+            return
         try:
             client = _connect(dsn, database)
             try:
@@ -61,7 +68,7 @@ def session(dsn: str, database: str | None = None, lock_timeout_s: float = DEFAU
             finally:
                 client.close()
         finally:
-            lock.release()
+            engine.release()
     else:
         client = _connect(dsn, database)
         try:
@@ -70,17 +77,32 @@ def session(dsn: str, database: str | None = None, lock_timeout_s: float = DEFAU
             client.close()
 
 
-def _wants(path: str) -> Path:
-    return Path(f"{path}.wants")
+def _engine_for(path: str, database: str | None, timeout_s: float) -> RemoteClient | FileLock:
+    """A session of the process serving the engine, or the engine's file lock to open it here.
+
+    A holder may start serving while we wait for its lock (it locks, opens, then announces), so
+    the lock is tried in short turns with a look for an announcement in between.
+    """
+    lock = FileLock(f"{path}.lock")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        served = served_client(path, database)
+        if served is not None:
+            return served
+        try:
+            lock.acquire(timeout=0.1)
+            return lock
+        except Timeout:
+            if time.monotonic() >= deadline:
+                raise ClickHouseError(
+                    f"the embedded ClickHouse at {path} stayed busy for {timeout_s:.0f}s; "
+                    "another meterflow process holds it — retry, or stop that process"
+                ) from None
 
 
 def _acquire(path: str, timeout_s: float) -> FileLock:
-    """The engine's file lock, asked for with a marker a :class:`HeldSession` gives way to."""
+    """The engine's file lock (for the process that will hold and serve it)."""
     lock = FileLock(f"{path}.lock")
-    wants = _wants(path)
-    wants.mkdir(parents=True, exist_ok=True)
-    marker = wants / str(os.getpid())
-    marker.touch()
     try:
         lock.acquire(timeout=timeout_s)
     except Timeout:
@@ -88,78 +110,53 @@ def _acquire(path: str, timeout_s: float) -> FileLock:
             f"the embedded ClickHouse at {path} stayed busy for {timeout_s:.0f}s; "
             "another meterflow process holds it — retry, or stop that process"
         ) from None
-    finally:
-        with suppress(FileNotFoundError):
-            marker.unlink()
     return lock
 
 
-def _someone_waits(path: str) -> bool:
-    """True when another live process asked for the engine (stale markers of dead ones are removed)."""
-    try:
-        markers = os.listdir(_wants(path))
-    except FileNotFoundError:
-        return False
-    for name in markers:
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        if Path(f"/proc/{name}").exists():
-            return True
-        with suppress(FileNotFoundError):
-            (_wants(path) / name).unlink()
-    return False
-
-
 class HeldSession:
-    """A writer's long-lived client: kept open between writes, given up when another process asks.
-
-    For a server DSN it is simply one client for the writer's life.
+    """A writer's client for its whole life; the embedded engine is opened once, locked, and served
+    to the other processes (:mod:`meterflow_clickhouse.served`). For a server DSN it is simply one
+    client. Use the client only inside ``with held.lock:`` — the serving thread shares it.
     """
 
     def __init__(self, dsn: str, database: str | None = None, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
         self.dsn = dsn
         self.database = database
+        self.lock = threading.Lock()
         self._timeout = lock_timeout_s
         self._client: Any = None
-        self._lock: FileLock | None = None
+        self._file_lock: FileLock | None = None
+        self._server: EngineServer | None = None
 
     def client(self) -> Any:
-        """The open client (the engine is opened, and locked, when it is not)."""
+        """The open client (the engine is opened, locked and served the first time)."""
         if self._client is None:
-            if is_embedded(self.dsn):
-                self._lock = _acquire(embedded_path(self.dsn), self._timeout)
+            if not is_embedded(self.dsn):
+                self._client = _connect(self.dsn, self.database)
+                return self._client
+            path = embedded_path(self.dsn)
+            self._file_lock = _acquire(path, self._timeout)
             try:
                 self._client = _connect(self.dsn, self.database)
-            except ClickHouseError:
-                self._release_lock()
+                self._server = EngineServer(path, lambda database: _connect(self.dsn, database), self.lock)
+            except Exception:
+                self.close()
                 raise
         return self._client
 
-    def give_way(self, wait_s: float = 2.0) -> bool:
-        """Close the engine when another process waits for it, and let it in; True when it did."""
-        if self._client is None or not is_embedded(self.dsn):
-            return False
-        path = embedded_path(self.dsn)
-        if not _someone_waits(path):
-            return False
-        self.close()
-        deadline = time.monotonic() + wait_s
-        while _someone_waits(path) and time.monotonic() < deadline:
-            time.sleep(0.005)  # until the waiter holds the lock (it then removes its marker)
-        return True
-
     def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            finally:
+        try:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+            if self._client is not None:
+                with self.lock:
+                    self._client.close()
                 self._client = None
-                self._release_lock()
-
-    def _release_lock(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        finally:
+            if self._file_lock is not None:
+                self._file_lock.release()
+                self._file_lock = None
 
 
 def _connect(dsn: str, database: str | None) -> Any:

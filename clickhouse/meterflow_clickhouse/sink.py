@@ -18,10 +18,10 @@ insert (a crash in between re-inserts the same versions).
 through a materialized view), so records wait to be written together: alerts at most 0.2 s,
 window results and counters at most 1 s (or until ``max_insert_bytes`` are held); meter metadata
 is written before any result it labels. Offsets are committed per partition up to what was
-written. The embedded engine stays open between writes
-(:class:`~meterflow_clickhouse.client.HeldSession`) but is handed over as soon as a reader
-(``meterflow sql``, the report, a dashboard) asks, and window results are written in chunks of
-at most ``max_insert_bytes``, so a reader waits for one chunk at most.
+written. The embedded engine stays open for the sink's life
+(:class:`~meterflow_clickhouse.client.HeldSession`) and serves the readers (``meterflow sql``,
+the batch job, the report) from this process; window results are written in chunks of at most
+``max_insert_bytes``, so a reader's query waits for one chunk at most.
 
 The consumer is librdkafka's (confluent-kafka): kafka-python consumed at most ~50k records/s
 here even doing nothing with them (measured).
@@ -132,6 +132,7 @@ class ServingSink:
         self._max_records = max_records
         self._max_insert_bytes = max_insert_bytes
         self._engine = HeldSession(dsn, database=database)
+        self._engine.client()  # open (and serve) the embedded engine for the life of the sink
         self._pending: dict[str, _Pending] = {topic: _Pending() for topic in routes}
         self._written: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
@@ -160,7 +161,6 @@ class ServingSink:
             self._hold(message)
         written = self._write_due(flush)
         self._commit()
-        self._engine.give_way()
         return written
 
     def _hold(self, message: Any) -> None:
