@@ -26,7 +26,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(CACHE)/uv
 
 .PHONY: help setup venv jars udf k8s-bins check-java test test-unit lint format crd demo bench bench-smoke clean \
-        kind-up kind-deps kind-deploy kind-demo kind-down images
+        kind-up kind-deps kind-deploy kind-demo kind-down images mosquitto
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -75,7 +75,7 @@ k8s-bins: ## Build kube-apiserver, etcd, kubectl and helm from Go modules (cache
 
 # --- quality -----------------------------------------------------------------------------------
 
-test: setup k8s-bins chromium ## Unit and integration tests against the real broker, Flink, Iceberg, chDB and kube-apiserver
+test: setup k8s-bins chromium mosquitto ## Unit and integration tests against the real broker, Flink, Iceberg, chDB and kube-apiserver
 	METERFLOW_K8S_BINS=$(K8S_BINS) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## Only the tests that need no service
@@ -125,6 +125,15 @@ chromium: ## Headless Chromium for the report test (Debian's package; installed 
 	echo "==> installing chromium (apt-get)"; \
 	apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; } || \
 	echo "chromium could not be installed (needs root and the Debian mirror); the report test then checks the HTML structure only"
+
+# --- the embedded MQTT broker (docs/mqtt.md) ----------------------------------------------------
+
+.PHONY: mosquitto
+mosquitto: ## Mosquitto, the embedded MQTT broker (Debian's package; installed only when missing)
+	@if command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; then exit 0; fi; \
+	echo "==> installing mosquitto (apt-get)"; \
+	apt-get install -y mosquitto >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y mosquitto >/dev/null 2>&1; } || \
+	{ echo "mosquitto could not be installed (needs root and the Debian mirror); the MQTT tests need it"; exit 1; }
 
 # === packaging: images, Helm chart, kind (docs/kubernetes.md) =====================================
 # images and kind-* need Docker, kind, kubectl, helm and the internet (CI does not run them);
