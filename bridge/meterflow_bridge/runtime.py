@@ -123,6 +123,7 @@ class Bridge:
         bootstrap: str,
         password: str | None = None,
         log: Callable[[str], None] = print,
+        report_every: float = REPORT_EVERY_S,
     ) -> None:
         source = pipeline.spec.source.mqtt
         if source is None:
@@ -134,6 +135,7 @@ class Bridge:
         self.topics = names_for(pipeline).topics
         self.mapper = Mapper(pipeline)
         self.log = log
+        self.report_every = report_every
         self.stats = Stats()
         self._pending: deque[_Pending] = deque()
         self._backlog: deque[tuple[str, bytes, bytes, _Pending]] = deque()
@@ -312,7 +314,7 @@ class Bridge:
 
     def run(self, should_stop: Callable[[], bool]) -> Stats:
         """Bridge until ``should_stop()`` is true; then drain (Kafka acknowledges, PUBACKs go out) and disconnect."""
-        next_report = time.monotonic() + REPORT_EVERY_S
+        next_report = time.monotonic() + self.report_every
         delay, retry_at = RECONNECT_MIN_S, 0.0
         has_socket, first = False, True
         try:
@@ -343,7 +345,7 @@ class Bridge:
                 self._poll_kafka(0)
                 if now >= next_report:
                     self.log(self.stats.line(len(self._pending)))
-                    next_report = now + REPORT_EVERY_S
+                    next_report = now + self.report_every
             self._drain()
         finally:
             self.producer.flush(DRAIN_TIMEOUT_S)

@@ -14,6 +14,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Annotated
 
 import typer
 
@@ -30,7 +31,12 @@ def _log(line: str) -> None:
     print(f"{stamp} bridge: {line}", flush=True)
 
 
-def bridge(file: ManifestOption) -> None:
+def bridge(
+    file: ManifestOption,
+    report_every: Annotated[
+        float, typer.Option("--report-every", help="Seconds between progress lines (counts so far).", min=0.1)
+    ] = 10.0,
+) -> None:
     """Forward the pipeline's MQTT messages to <name>.readings (QoS 1, acknowledged after Kafka)."""
     pipeline = manifest(file)
     url = mqtt_url_for(pipeline)

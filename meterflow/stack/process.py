@@ -48,8 +48,13 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
-    """True when ``port`` on loopback can be bound."""
+    """True when a server (SO_REUSEADDR, as Kafka and Mosquitto set it) can listen on ``port`` on loopback.
+
+    Without SO_REUSEADDR a port whose old connections linger in TIME_WAIT after a restart would look
+    taken, and the service would move to another port under its clients' feet.
+    """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
