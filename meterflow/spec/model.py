@@ -930,6 +930,7 @@ class Children(_Model):
     topics: Annotated[list[str], Field(description="KafkaTopic names.")] = []
     config_map: Annotated[str | None, Field(description="ConfigMap with the manifest.")] = None
     flink_deployment: Annotated[str | None, Field(description="Streaming FlinkDeployment.")] = None
+    bridge: Annotated[str | None, Field(description="The MQTT bridge Deployment (with spec.source.mqtt).")] = None
     cron_job: Annotated[
         str | None, Field(description="Unset: the operator starts batch runs itself (see lastBatch, docs/operator.md).")
     ] = None

@@ -120,6 +120,12 @@ The operator's rules, per watched namespace (or cluster-wide). Each verb is one 
   resourceNames:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, create, patch, delete]
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
