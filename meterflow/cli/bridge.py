@@ -17,8 +17,10 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from kafka.errors import KafkaError
 
 from meterflow.cli.options import ManifestOption, manifest
+from meterflow.errors import StackError
 from meterflow.spec.topics import topic_plan
 from meterflow.stack.local import bootstrap_for
 from meterflow.stack.mqtturl import MQTT_PASSWORD_ENV, mqtt_url_for
@@ -41,7 +43,13 @@ def bridge(
     pipeline = manifest(file)
     url = mqtt_url_for(pipeline)
     bootstrap = bootstrap_for(pipeline)
-    ensure_topics(bootstrap, topic_plan(pipeline))
+    try:
+        ensure_topics(bootstrap, topic_plan(pipeline))
+    except KafkaError as exc:
+        raise StackError(
+            f"cannot reach Kafka at {bootstrap} ({type(exc).__name__}); start it with `meterflow up` "
+            "or check spec.source.bootstrapServers"
+        ) from None
     stop = False
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -2,8 +2,9 @@
 
 ``meterflow up --mqtt`` (or ``up -f M`` for a manifest with ``spec.source.mqtt``), ``down`` and
 ``status`` use :class:`EmbeddedMosquitto`, and so does the pytest session fixture. State lives in
-``<home>/mosquitto``: ``mosquitto.conf``, the persistence file ``mosquitto.db``, ``mosquitto.log``
-and ``mosquitto.json`` (pid and port of the running broker). Readiness is an MQTT CONNACK, not an
+``<home>/mosquitto``: ``mosquitto.conf``, the persistence file ``mosquitto.db``, ``mosquitto.log``,
+``mosquitto.json`` (pid and port of the running broker) and ``port`` (kept across restarts, so
+clients reconnect to the same address). Readiness is an MQTT CONNACK, not an
 open port.
 
 The configuration is what a bridge that must lose nothing needs (docs/mqtt.md):
@@ -70,6 +71,7 @@ class EmbeddedMosquitto:
         self.config = self.home / "mosquitto.conf"
         self.log_file = self.home / "mosquitto.log"
         self.state_file = self.home / "mosquitto.json"
+        self.port_file = self.home / "port"
 
     def up(self) -> MosquittoInfo:
         """Start Mosquitto, or return the one already running for this home."""
@@ -79,6 +81,7 @@ class EmbeddedMosquitto:
         binary = mosquitto_binary()
         self.home.mkdir(parents=True, exist_ok=True)
         port = self._port()
+        self.port_file.write_text(str(port))
         self._write_config(port)
         process = subprocess.Popen(
             [binary, "-c", str(self.config)],
@@ -149,10 +152,11 @@ class EmbeddedMosquitto:
 
     def _port(self) -> int:
         """The previous port when still free (clients keep their address across a restart), else a new one."""
-        previous = self._read_state(require_alive=False)
-        if previous and port_free(previous.port):
-            return previous.port
-        return free_port()
+        try:
+            previous = int(self.port_file.read_text())
+        except (OSError, ValueError):
+            return free_port()
+        return previous if port_free(previous) else free_port()
 
     def _read_state(self, require_alive: bool = True) -> MosquittoInfo | None:
         try:

@@ -79,7 +79,7 @@ def explode(pipeline: MeterPipeline, messages: list[dict[str, Any]], out: Path) 
 
 @pytest.fixture(scope="module")
 def run(broker: BrokerInfo, mosquitto: MosquittoInfo, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """8 rooms x 5 minutes of wide messages every 500 ms (every injection) through the bridge, run to idle."""
+    """8 rooms x 3 minutes of wide messages every 500 ms (every injection) through the bridge, run to idle."""
     out = tmp_path_factory.mktemp("building-mqtt")
     spec = example_manifest("smart-building-mqtt")["spec"]
     pipeline = unique_pipeline(
@@ -92,7 +92,7 @@ def run(broker: BrokerInfo, mosquitto: MosquittoInfo, tmp_path_factory: pytest.T
     bridge = Process("bridge", "-f", str(manifest))
     try:
         bridge.wait_for("subscribed to buildings/", timeout=120)
-        truth = simulate(manifest, out, "--via", "mqtt", "--meters", "8", "--duration", "5m", "--seed", "23",
+        truth = simulate(manifest, out, "--via", "mqtt", "--meters", "8", "--duration", "3m", "--seed", "23",
                          "--start", START)  # fmt: skip
         messages = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
         stage = {m["payload"]: (m.get("stage", "job"), m["reason"]) for m in truth["malformed"]}
