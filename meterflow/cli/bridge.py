@@ -59,7 +59,12 @@ def bridge(
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         runner = Bridge(
-            pipeline, mqtt_url=url, bootstrap=bootstrap, password=os.environ.get(MQTT_PASSWORD_ENV), log=_log
+            pipeline,
+            mqtt_url=url,
+            bootstrap=bootstrap,
+            password=os.environ.get(MQTT_PASSWORD_ENV),
+            log=_log,
+            report_every=report_every,
         )
         runner.run(lambda: stop)
     finally:
