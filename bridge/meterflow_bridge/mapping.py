@@ -87,7 +87,7 @@ class Mapper:
             return Refused(topic.encode(), MqttReason.no_meter_id, f"level {self._level} of topic {topic!r} is empty")
         key = meter.encode()
         if not self._wide:
-            named = _named_meter(payload, "meter_id")
+            named = _named_meter(payload, meter)
             if named is not None and named != meter:
                 return Refused(key, MqttReason.meter_mismatch, f"meter_id {named!r} in a message on {topic!r}")
             return Mapped(key, [payload])
@@ -125,15 +125,21 @@ class Mapper:
         return Mapped(key, values)
 
 
-def _named_meter(payload: bytes, field: str) -> str | None:
-    """The meter a reading-contract payload names, when it is a JSON object naming one."""
-    if b'"' + field.encode() + b'"' not in payload:
+def _named_meter(payload: bytes, meter: str) -> str | None:
+    """The meter a reading-contract payload names, when it is a JSON object naming one.
+
+    Fast path (no parse): ``"meter_id"`` appears once, written ``"meter_id":"<the topic's meter>"``.
+    """
+    found = payload.count(b'"meter_id"')
+    if found == 0:
         return None
+    if found == 1 and b'"meter_id":' + json.dumps(meter).encode() in payload:
+        return meter
     try:
         document = json.loads(payload)
     except ValueError:
         return None  # the job dead-letters it as bad_json
-    return _meter_text(document.get(field)) if isinstance(document, dict) else None
+    return _meter_text(document.get("meter_id")) if isinstance(document, dict) else None
 
 
 def _meter_text(value: object) -> str | None:

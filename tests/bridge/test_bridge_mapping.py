@@ -101,6 +101,10 @@ def test_reading_format_forwards_the_bytes_keyed_by_the_topic_meter() -> None:
     assert mapper.map("meters/83008/up", numeric) == Mapped(b"83008", [numeric])
     broken = b'{"meter_id":"83008", "val'  # the job dead-letters it as bad_json
     assert mapper.map("meters/83008/up", broken) == Mapped(b"83008", [broken])
+    twice = b'{"meter_id":"83008","meter_id":"99"}'  # JSON keeps the last: not the topic's meter
+    assert mapper.map("meters/83008/up", twice) == Refused(
+        b"83008", MqttReason.meter_mismatch, "meter_id '99' in a message on 'meters/83008/up'"
+    )
     other = mapper.map("meters/83008/up", b'{"meter_id":"99","value":1}')
     assert other == Refused(b"83008", MqttReason.meter_mismatch, "meter_id '99' in a message on 'meters/83008/up'")
 
