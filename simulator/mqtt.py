@@ -74,7 +74,6 @@ class MqttSender:
         self._acked = 0
         self._lock = threading.Condition()
         self._refused: str | None = None
-        self.reconnects = 0
         address = parse_mqtt_url(url)
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
         self.client.max_inflight_messages_set(WINDOW)
@@ -90,7 +89,6 @@ class MqttSender:
             raise SimulatorError(
                 f"cannot reach the MQTT broker at {url} ({exc}); start it with `meterflow up --mqtt`"
             ) from None
-        self._connections = 0
 
     def __enter__(self) -> MqttSender:
         if self._record_path is not None:
@@ -109,11 +107,6 @@ class MqttSender:
     def _on_connect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
         if reason.is_failure:
             self._refused = f"the MQTT broker at {self.url} refused the simulator: {reason}"
-            return
-        with self._lock:
-            self._connections += 1
-            if self._connections > 1:
-                self.reconnects += 1
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, _mid: int, _reason: ReasonCode, _p: Any) -> None:
         with self._lock:

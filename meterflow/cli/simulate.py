@@ -165,7 +165,8 @@ def simulate(
 ) -> None:
     """Simulate the manifest's meters into <name>.readings (and their metadata into <name>.meters)."""
     pipeline = manifest(file)
-    if via == Via.mqtt and pipeline.spec.source.mqtt is None:
+    mqtt = pipeline.spec.source.mqtt
+    if via == Via.mqtt and mqtt is None:
         raise SimulatorError(f"--via mqtt: {file} has no spec.source.mqtt; add it (docs/mqtt.md) or use --via kafka")
     chosen_seed = secrets.randbelow(2**31) if seed is None else seed
     settings = Settings(
@@ -183,14 +184,14 @@ def simulate(
     ensure_topics(bootstrap, topic_plan(pipeline))
     topics = names_for(pipeline).topics
     label = f"simulate {pipeline.name}"
-    if via == Via.mqtt:
+    if via == Via.mqtt and mqtt is not None:
         url = mqtt_url_for(pipeline)
         with Sender(bootstrap, progress=False) as sender:  # meter metadata still goes to Kafka
             published = sender.send_all(topics.meters, simulation.meter_records())
         with MqttSender(pipeline, url, rate=rate, speedup=speedup, record_file=record, progress=progress) as mq:
             total = None if wide else simulation.expected_slots
             stats = mq.run(simulation.records(), total, label)
-        where = f"{url} ({pipeline.spec.source.mqtt.topic if pipeline.spec.source.mqtt else ''}, {_format(pipeline)})"
+        where = f"{url} ({mqtt.topic}, {_format(pipeline)})"
         unit = "messages"
     else:
         with Sender(bootstrap, rate=rate, speedup=speedup, record_file=record, progress=progress) as sender:
