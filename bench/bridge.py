@@ -8,7 +8,8 @@ A private state folder, the embedded Kafka broker and Mosquitto. Two runs per pa
   so this is the end-to-end rate, usually the publisher's.
 * **backlog** — the bridge is stopped (its session kept), a whole run is published and queued by
   Mosquitto, then the bridge starts: the clock runs from its subscription until Kafka holds every
-  record. This is the bridge's own rate (with Mosquitto and Kafka, no publisher).
+  record. This is the bridge's own rate (with Mosquitto and Kafka, no publisher); its CPU time
+  over the drain (/proc) gives messages per CPU-second, which a busy machine distorts less.
 
 Payloads: ``reading`` (one reading per message, the bridge forwards the bytes) and ``wide`` (seed
 002's rooms: one message per room and instant, eight readings each). Not part of ``make bench``:
@@ -71,6 +72,12 @@ def _start_bridge(manifest: Path) -> tuple[subprocess.Popen[str], float]:
     raise RuntimeError(f"the bridge exited with {bridge.wait()} before subscribing")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop_bridge(bridge: subprocess.Popen[str]) -> str:
     os.killpg(bridge.pid, signal.SIGTERM)
     out, _ = bridge.communicate(timeout=60)
@@ -106,7 +113,9 @@ def measure(folder: Path, bootstrap: str, wide: bool, duration: str) -> dict[str
     # backlog: the session queues a whole run while no bridge runs, then one bridge drains it
     queued, _ = publish("2", "2024-05-07T16:00:00Z")
     bridge, subscribed = _start_bridge(manifest)
+    cpu_before = _cpu_seconds(bridge.pid)
     drain_s = wait_for((messages + queued) * per_message) - subscribed
+    cpu_s = _cpu_seconds(bridge.pid) - cpu_before
     closing = _stop_bridge(bridge)
     return {
         "payload": "wide (8 readings per message)" if wide else "reading (1 per message)",
@@ -121,6 +130,8 @@ def measure(folder: Path, bootstrap: str, wide: bool, duration: str) -> dict[str
             "drained_s": round(drain_s, 2),
             "messages_per_s": round(queued / drain_s),
             "readings_per_s": round(queued * per_message / drain_s),
+            "bridge_cpu_s": round(cpu_s, 2),
+            "messages_per_cpu_s": round(queued / cpu_s),
             "bridge": closing,
         },
     }
