@@ -51,17 +51,23 @@ check-java:
 
 jars: check-java $(CACHE)/jars/kafka-broker/.pom $(CACHE)/jars/flink/.pom ## Fetch the broker and Flink connector jars with mvn
 
+# The jar cache is shared by every checkout: a new checkout's newer pom.xml with the same content
+# only touches the stamp; a changed pom is fetched into a temporary folder that then replaces the
+# old one, so other checkouts' running jobs never see a half-empty folder.
+define fetch_jars
+	@if cmp -s $(1) $(2)/.pom; then touch $(2)/.pom; exit 0; fi; \
+	echo "==> fetching the $(notdir $(2)) jars"; \
+	mkdir -p $(dir $(2)); tmp=$$(mktemp -d $(2).fetch.XXXXXX); \
+	mvn -q -B -f $(1) dependency:copy-dependencies -DoutputDirectory=$$tmp $(3) && cp $(1) $$tmp/.pom && \
+	{ rm -rf $(2).old; if [ -d $(2) ]; then mv $(2) $(2).old; fi; mv $$tmp $(2) && rm -rf $(2).old; } || \
+	{ rm -rf $$tmp; exit 1; }
+endef
+
 $(CACHE)/jars/kafka-broker/.pom: jars/kafka-broker/pom.xml
-	@echo "==> fetching the Kafka broker jars"
-	rm -rf $(@D) && mkdir -p $(@D)
-	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D)
-	cp $< $@
+	$(call fetch_jars,$<,$(CACHE)/jars/kafka-broker,)
 
 $(CACHE)/jars/flink/.pom: jars/flink/pom.xml
-	@echo "==> fetching the Flink connector jars"
-	rm -rf $(@D) && mkdir -p $(@D)
-	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(@D) -DexcludeTransitive=true
-	cp $< $@
+	$(call fetch_jars,$<,$(CACHE)/jars/flink,-DexcludeTransitive=true)
 
 udf: $(UDF_JAR) ## Compile the JVM reading parser used by the streaming job
 $(UDF_JAR): $(UDF_SRC) $(VENV)/.synced
