@@ -26,7 +26,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(CACHE)/uv
 
 .PHONY: help setup venv jars udf k8s-bins check-java test test-unit lint format crd demo bench bench-smoke clean \
-        kind-up kind-deps kind-deploy kind-demo kind-down images mosquitto
+        kind-up kind-deps kind-deploy kind-demo kind-demo-mqtt kind-down images mosquitto
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -223,6 +223,18 @@ kind-demo: ## The water-meters pipeline on kind: apply it, simulate in the clust
 	  FROM water_meters.readings_agg FINAL GROUP BY measurement_type ORDER BY measurement_type FORMAT PrettyCompact"
 	$(CH_QUERY) "SELECT * FROM water_meters.ingest_totals FORMAT PrettyCompact"
 	@echo "Grafana http://localhost:3000 (dashboard 'meterflow pipeline'), Flink UI http://localhost:8081, ClickHouse http://localhost:8123"
+
+kind-demo-mqtt: ## The smart building over MQTT on kind: Mosquitto, the pipeline and its bridge, rooms publishing
+	$(HELM) upgrade meterflow helm/meterflow --namespace $(KIND_NS) -f deploy/kind/values.yaml --set mosquitto.enabled=true
+	$(KUBECTL) -n $(KIND_NS) rollout status deployment/meterflow-mosquitto --timeout=300s
+	$(KUBECTL) apply -f deploy/kind/smart-building-mqtt.yaml
+	$(KUBECTL) -n $(KIND_NS) wait configmap/smart-building-mqtt-pipeline --for=create --timeout=300s
+	$(HELM) upgrade meterflow helm/meterflow --namespace $(KIND_NS) -f deploy/kind/values.yaml --set mosquitto.enabled=true \
+	  --set simulator.enabled=true --set simulator.pipeline=smart-building-mqtt --set simulator.via=mqtt \
+	  --set simulator.meters=8 --set simulator.speedup=1 --set simulator.duration=1h
+	$(KUBECTL) -n $(KIND_NS) wait mp/smart-building-mqtt --for=condition=Ready --timeout=900s
+	$(KUBECTL) -n $(KIND_NS) logs deploy/smart-building-mqtt-mqtt-bridge --tail=3
+	$(CH_QUERY) "SELECT * FROM smart_building_mqtt.ingest_totals FORMAT PrettyCompact"
 
 kind-down: ## Delete the kind cluster
 	$(KIND) delete cluster --name $(KIND_CLUSTER)

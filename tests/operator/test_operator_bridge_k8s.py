@@ -69,7 +69,8 @@ def test_a_pipeline_over_mqtt_gets_its_bridge(cluster: Cluster, operator: KopfPr
     # least privilege: no binding names the bridge's account, and it may do nothing but ask who it is
     user = f"system:serviceaccount:{cluster.namespace}:{BRIDGE}"
     listing = cluster.server.kubectl("auth", "can-i", "--list", "-n", cluster.namespace, "--as", user).stdout
-    resources = {line.split()[0] for line in listing.splitlines()[1:] if line and not line.startswith("[")}
+    rows = [line.split() for line in listing.splitlines()[1:]]
+    resources = {parts[0] for parts in rows if parts and not parts[0].startswith("[")}  # not URL rows
     assert resources == {
         "selfsubjectreviews.authentication.k8s.io",
         "selfsubjectaccessreviews.authorization.k8s.io",
