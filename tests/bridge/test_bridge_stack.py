@@ -77,7 +77,12 @@ def test_a_restart_keeps_the_port_and_a_persistent_sessions_queue(tmp_path: Path
         broker.down()
 
 
-def test_up_starts_mosquitto_for_a_manifest_that_needs_it(broker: BrokerInfo, mosquitto: MosquittoInfo) -> None:
+def test_up_starts_mosquitto_for_a_manifest_that_needs_it(
+    broker: BrokerInfo, mosquitto: MosquittoInfo, meterflow_home: Path
+) -> None:
+    running = EmbeddedMosquitto(meterflow_home).running()  # a test may have restarted the session's
+    assert running is not None and running.port == mosquitto.port
+    mosquitto = running
     up = _cli("up", "-f", str(EXAMPLES / "smart-building-mqtt.yaml"))
     assert up.returncode == 0, up.stderr
     assert f"Mosquitto already running at {mosquitto.url} (pid {mosquitto.pid})" in up.stdout
