@@ -26,7 +26,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(CACHE)/uv
 
 .PHONY: help setup venv jars jvm test-jvm k8s-bins check-java test test-unit lint format crd demo bench bench-smoke clean \
-        kind-up kind-deps kind-deploy kind-demo kind-down images
+        kind-up kind-deps kind-deploy kind-demo kind-demo-mqtt kind-down images mosquitto
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -86,7 +86,7 @@ k8s-bins: ## Build kube-apiserver, etcd, kubectl and helm from Go modules (cache
 
 # --- quality -----------------------------------------------------------------------------------
 
-test: setup k8s-bins chromium ## Unit and integration tests against the real broker, Flink, Iceberg, chDB and kube-apiserver
+test: setup k8s-bins chromium mosquitto ## Unit and integration tests against the real broker, Flink, Iceberg, chDB and kube-apiserver
 	$(MAKE) test-jvm
 	METERFLOW_K8S_BINS=$(K8S_BINS) $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -137,6 +137,15 @@ chromium: ## Headless Chromium for the report test (Debian's package; installed 
 	echo "==> installing chromium (apt-get)"; \
 	apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; } || \
 	echo "chromium could not be installed (needs root and the Debian mirror); the report test then checks the HTML structure only"
+
+# --- the embedded MQTT broker (docs/mqtt.md) ----------------------------------------------------
+
+.PHONY: mosquitto
+mosquitto: ## Mosquitto, the embedded MQTT broker (Debian's package; installed only when missing)
+	@if command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; then exit 0; fi; \
+	echo "==> installing mosquitto (apt-get)"; \
+	apt-get install -y mosquitto >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y mosquitto >/dev/null 2>&1; } || \
+	{ echo "mosquitto could not be installed (needs root and the Debian mirror); the MQTT tests need it"; exit 1; }
 
 # === packaging: images, Helm chart, kind (docs/kubernetes.md) =====================================
 # images and kind-* need Docker, kind, kubectl, helm and the internet (CI does not run them);
@@ -220,6 +229,18 @@ kind-demo: ## The water-meters pipeline on kind: apply it, simulate in the clust
 	  FROM water_meters.readings_agg FINAL GROUP BY measurement_type ORDER BY measurement_type FORMAT PrettyCompact"
 	$(CH_QUERY) "SELECT * FROM water_meters.ingest_totals FORMAT PrettyCompact"
 	@echo "Grafana http://localhost:3000 (dashboard 'meterflow pipeline'), Flink UI http://localhost:8081, ClickHouse http://localhost:8123"
+
+kind-demo-mqtt: ## The smart building over MQTT on kind: Mosquitto, the pipeline and its bridge, rooms publishing
+	$(HELM) upgrade meterflow helm/meterflow --namespace $(KIND_NS) -f deploy/kind/values.yaml --set mosquitto.enabled=true
+	$(KUBECTL) -n $(KIND_NS) rollout status deployment/meterflow-mosquitto --timeout=300s
+	$(KUBECTL) apply -f deploy/kind/smart-building-mqtt.yaml
+	$(KUBECTL) -n $(KIND_NS) wait configmap/smart-building-mqtt-pipeline --for=create --timeout=300s
+	$(HELM) upgrade meterflow helm/meterflow --namespace $(KIND_NS) -f deploy/kind/values.yaml --set mosquitto.enabled=true \
+	  --set simulator.enabled=true --set simulator.pipeline=smart-building-mqtt --set simulator.via=mqtt \
+	  --set simulator.meters=8 --set simulator.speedup=1 --set simulator.duration=1h
+	$(KUBECTL) -n $(KIND_NS) wait mp/smart-building-mqtt --for=condition=Ready --timeout=900s
+	$(KUBECTL) -n $(KIND_NS) logs deploy/smart-building-mqtt-mqtt-bridge --tail=3
+	$(CH_QUERY) "SELECT * FROM smart_building_mqtt.ingest_totals FORMAT PrettyCompact"
 
 kind-down: ## Delete the kind cluster
 	$(KIND) delete cluster --name $(KIND_CLUSTER)

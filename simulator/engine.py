@@ -19,7 +19,7 @@ from meterflow.reading import format_timestamp
 from meterflow.spec.model import MeterPipeline
 from simulator.encode import EPOCH, Encoder, pick_offset
 from simulator.errors import SimulatorError
-from simulator.injections import CATEGORIES, DEFAULT_RATE, Injector, Slot
+from simulator.injections import CATEGORIES, DEFAULT_RATE, Injector, MalformedMaker, Slot
 from simulator.profiles import profile_for
 from simulator.profiles.base import NORMAL, RESET
 from simulator.record import Record
@@ -66,7 +66,7 @@ class _Quiet:
 class Simulation:
     """A deterministic simulation of ``pipeline``'s meters (see the module docstring)."""
 
-    def __init__(self, pipeline: MeterPipeline, settings: Settings) -> None:
+    def __init__(self, pipeline: MeterPipeline, settings: Settings, malformed: MalformedMaker | None = None) -> None:
         if settings.count is not None and settings.duration_ms is not None:
             raise SimulatorError("--count and --duration both given; give one (normal readings, or a span)")
         if settings.count is not None and settings.count < 1:
@@ -105,6 +105,7 @@ class Simulation:
                 rates=settings.rates,
                 expected_slots=self.expected_slots,
                 rng=random.Random(f"{seed}/inject"),
+                malformed=malformed,
             )
 
     @property

@@ -17,12 +17,13 @@ import random
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from meterflow.spec.model import MeasurementKind, MeasurementSpec, MeterPipeline, RuleSpec
 from simulator.encode import Encoder, pick_offset
 from simulator.errors import SimulatorError
 from simulator.guard import trigger_value
-from simulator.malformed import VARIANTS, Base, malformed
+from simulator.malformed import Base, Malformed, ReadingMalformed
 from simulator.profiles.base import NORMAL, TRIGGER, Profile
 from simulator.record import Record
 from simulator.schedule import Schedule
@@ -60,6 +61,14 @@ def parse_rates(items: Sequence[str]) -> dict[str, float]:
     return rates
 
 
+class MalformedMaker(Protocol):
+    """Makes the ``index``-th malformed record from a valid one; ``reasons`` distinct reasons in all."""
+
+    reasons: int
+
+    def __call__(self, index: int, base: Base) -> Malformed: ...
+
+
 @dataclass(frozen=True)
 class Slot:
     """The normal reading just sent: what malformed, duplicate and unknown-meter records copy."""
@@ -86,6 +95,7 @@ class Injector:
         rates: dict[str, float],
         expected_slots: int,
         rng: random.Random,
+        malformed: MalformedMaker | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.profile = profile
@@ -93,6 +103,7 @@ class Injector:
         self.encoder = encoder
         self.truth = truth
         self.rng = rng
+        self.malformed: MalformedMaker = malformed or ReadingMalformed()
         self.measurements: list[MeasurementSpec] = profile.measurements
         self._pending: dict[int, deque[tuple[RuleSpec, float]]] = {}
         self._resets = 0
@@ -124,8 +135,7 @@ class Injector:
                 self.truth.untriggerable_rules.append(rule.name)
                 continue
             place("trigger", self._count(rates["trigger"], expected), i)
-        reasons = len({reason for _, reason, _ in VARIANTS})
-        place("malformed", self._count(rates["malformed"], expected, reasons))
+        place("malformed", self._count(rates["malformed"], expected, self.malformed.reasons))
         place("duplicate", self._count(rates["duplicate"], expected))
         place("unknown_meter", self._count(rates["unknown_meter"], expected))
         if self.profile.supports_resets:
@@ -230,12 +240,14 @@ class Injector:
             last.value,
             tuple(self.measurements),
         )
-        bad = malformed(self._malformed, base)
+        bad = self.malformed(self._malformed, base)
         self._malformed += 1
-        self.truth.malformed.append(
-            {"key": meter_id, "payload": bad.payload, "reason": bad.reason.value, "variant": bad.variant}
-        )
-        return Record(meter_id.encode(), bad.payload.encode(), "malformed", millis)
+        key = meter_id if bad.key is None else bad.key
+        entry = {"key": key, "payload": bad.payload, "reason": bad.reason, "variant": bad.variant}
+        if bad.stage != "job":
+            entry["stage"] = bad.stage
+        self.truth.malformed.append(entry)
+        return Record(key.encode(), bad.payload.encode(), "malformed", millis)
 
     def _unknown_record(self, last: Slot) -> Record:
         meter_id = self.unknown_ids[self._unknown_turn % len(self.unknown_ids)]

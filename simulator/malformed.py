@@ -41,11 +41,17 @@ class Base:
 
 @dataclass(frozen=True)
 class Malformed:
-    """One malformed record: the exact payload and the reason the job gives it."""
+    """One malformed record: the exact payload, the reason it gets, and who dead-letters it.
+
+    ``stage`` is ``job`` (the streaming job) or ``bridge`` (the MQTT bridge, wide payloads);
+    ``key`` overrides the meter id it is sent under (``""``: an empty meter-id level).
+    """
 
     variant: str
     payload: str
-    reason: DlqReason
+    reason: str
+    stage: str = "job"
+    key: str | None = None
 
 
 def _dump(fields: dict[str, object]) -> str:
@@ -130,11 +136,20 @@ VARIANTS: tuple[tuple[str, DlqReason, Callable[[Base], str | None]], ...] = (
 )
 
 
+class ReadingMalformed:
+    """The malformed reading-contract records (the default of :class:`simulator.injections.Injector`)."""
+
+    reasons = len({reason for _, reason, _ in VARIANTS})
+
+    def __call__(self, index: int, base: Base) -> Malformed:
+        return malformed(index, base)
+
+
 def malformed(index: int, base: Base) -> Malformed:
     """The ``index``-th malformed record (variants in turn; a variant that cannot apply is passed)."""
     for step in range(len(VARIANTS)):
         name, reason, build = VARIANTS[(index + step) % len(VARIANTS)]
         payload = build(base)
         if payload is not None:
-            return Malformed(name, payload, reason)
+            return Malformed(name, payload, reason.value)
     raise AssertionError("every variant but out_of_range always applies")  # pragma: no cover

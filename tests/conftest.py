@@ -18,6 +18,7 @@ import yaml
 
 from meterflow.spec import MeterPipeline, parse_manifest
 from meterflow.stack.broker import BrokerInfo, EmbeddedBroker
+from meterflow.stack.mosquitto import EmbeddedMosquitto, MosquittoInfo
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -41,6 +42,15 @@ def meterflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def broker(meterflow_home: Path) -> Iterator[BrokerInfo]:
     """A real single-node KRaft broker, started once per session by `meterflow up`'s code."""
     embedded = EmbeddedBroker(meterflow_home)
+    info = embedded.up()
+    yield info
+    embedded.down()
+
+
+@pytest.fixture(scope="session")
+def mosquitto(meterflow_home: Path) -> Iterator[MosquittoInfo]:
+    """A real Mosquitto, started once per session by `meterflow up --mqtt`'s code (pipelines leave url unset)."""
+    embedded = EmbeddedMosquitto(meterflow_home)
     info = embedded.up()
     yield info
     embedded.down()

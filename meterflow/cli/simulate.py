@@ -10,24 +10,29 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from meterflow.cli.options import ManifestOption, manifest
-from meterflow.spec import names_for
+from meterflow.spec import MeterPipeline, names_for
 from meterflow.spec.durations import to_millis
+from meterflow.spec.model import MqttPayloadFormat
 from meterflow.spec.topics import topic_plan
 from meterflow.stack.local import bootstrap_for
+from meterflow.stack.mqtturl import mqtt_url_for
 from meterflow.stack.topics import ensure_topics
 from simulator.engine import Settings, Simulation
 from simulator.errors import SimulatorError
 from simulator.injections import parse_rates
+from simulator.mqtt import MqttSender
 from simulator.producer import Sender
 from simulator.replay import Dataset
 from simulator.replay.runner import Replay, Window
 from simulator.truth import KINDS
+from simulator.wide import WideMalformed
 
 RateOption = Annotated[
     float | None, typer.Option("--rate", help="Cap on readings sent per second (default: as fast as possible).")
@@ -72,6 +77,22 @@ def _date(option: str, text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise SimulatorError(f"{option} {text!r} is not a date; write YYYY-MM-DD, e.g. 2016-03-01") from None
+
+
+class Via(str, Enum):
+    """How simulated readings travel."""
+
+    kafka = "kafka"
+    mqtt = "mqtt"
+
+
+def _is_wide(pipeline: MeterPipeline) -> bool:
+    source = pipeline.spec.source.mqtt
+    return source is not None and source.payload.format == MqttPayloadFormat.wide.value
+
+
+def _format(pipeline: MeterPipeline) -> str:
+    return "wide JSON" if _is_wide(pipeline) else "one reading per message"
 
 
 def simulate(
@@ -133,9 +154,20 @@ def simulate(
     ] = None,
     record: RecordOption = None,
     progress: ProgressOption = True,
+    via: Annotated[
+        Via,
+        typer.Option(
+            "--via",
+            help="kafka: produce to <name>.readings; mqtt: publish to the MQTT broker of spec.source.mqtt "
+            "(the bridge forwards to Kafka).",
+        ),
+    ] = Via.kafka,
 ) -> None:
     """Simulate the manifest's meters into <name>.readings (and their metadata into <name>.meters)."""
     pipeline = manifest(file)
+    mqtt = pipeline.spec.source.mqtt
+    if via == Via.mqtt and mqtt is None:
+        raise SimulatorError(f"--via mqtt: {file} has no spec.source.mqtt; add it (docs/mqtt.md) or use --via kafka")
     chosen_seed = secrets.randbelow(2**31) if seed is None else seed
     settings = Settings(
         meters=meters,
@@ -146,23 +178,34 @@ def simulate(
         inject=inject,
         rates=parse_rates(inject_rate or []),
     )
-    simulation = Simulation(pipeline, settings)
+    wide = via == Via.mqtt and _is_wide(pipeline)
+    simulation = Simulation(pipeline, settings, malformed=WideMalformed(pipeline) if wide else None)
     bootstrap = bootstrap_for(pipeline)
     ensure_topics(bootstrap, topic_plan(pipeline))
     topics = names_for(pipeline).topics
-    with Sender(bootstrap, rate=rate, speedup=speedup, record_file=record, progress=progress) as sender:
-        published = sender.send_all(topics.meters, simulation.meter_records())
-        stats = sender.run(
-            topics.readings, simulation.records(), simulation.expected_slots, f"simulate {pipeline.name}"
-        )
+    label = f"simulate {pipeline.name}"
+    if via == Via.mqtt and mqtt is not None:
+        url = mqtt_url_for(pipeline)
+        with Sender(bootstrap, progress=False) as sender:  # meter metadata still goes to Kafka
+            published = sender.send_all(topics.meters, simulation.meter_records())
+        with MqttSender(pipeline, url, rate=rate, speedup=speedup, record_file=record, progress=progress) as mq:
+            total = None if wide else simulation.expected_slots
+            stats = mq.run(simulation.records(), total, label)
+        where = f"{url} ({mqtt.topic}, {_format(pipeline)})"
+        unit = "messages"
+    else:
+        with Sender(bootstrap, rate=rate, speedup=speedup, record_file=record, progress=progress) as sender:
+            published = sender.send_all(topics.meters, simulation.meter_records())
+            stats = sender.run(topics.readings, simulation.records(), simulation.expected_slots, label)
+        where, unit = topics.readings, "readings"
     if truth is not None:
         simulation.truth.write(truth)
     counts = simulation.truth.counts
     detail = ", ".join(f"{counts[k]:,} {k}" for k in KINDS if counts[k] or k == "normal")
     typer.echo(
         f"simulated {published:,} {simulation.profile.kind} meter{'s' if published != 1 else ''} (seed {chosen_seed}): "
-        f"{stats.records:,} records "
-        f"to {topics.readings} ({detail}) in {stats.seconds:.1f} s, {stats.per_second:,.0f} readings/s"
+        f"{stats.records:,} {'records' if unit == 'readings' else 'messages'} "
+        f"to {where} ({detail}) in {stats.seconds:.1f} s, {stats.per_second:,.0f} {unit}/s"
     )
 
 

@@ -1,41 +1,73 @@
-"""``meterflow up`` / ``down`` / ``status``: the embedded Kafka broker."""
+"""``meterflow up`` / ``down`` / ``status``: the embedded Kafka broker, and Mosquitto when MQTT is used."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from meterflow.spec import load_manifest
 from meterflow.stack.broker import EmbeddedBroker
+from meterflow.stack.mosquitto import EmbeddedMosquitto
 
 console = Console()
 
 
-def up() -> None:
-    """Start the embedded single-node Kafka broker (or reuse the running one)."""
+def up(
+    mqtt: Annotated[bool, typer.Option("--mqtt", help="Also start the embedded MQTT broker (Mosquitto).")] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="A manifest: Mosquitto is started too when it ingests over MQTT without a broker URL of its own.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Start the embedded single-node Kafka broker (or reuse the running one), and Mosquitto when asked."""
     broker = EmbeddedBroker()
     was_running = broker.running()
     info = broker.up()
     verb = "already running" if was_running else "started"
     console.print(f"Kafka broker {verb} at [bold]{info.bootstrap}[/] (pid {info.pid}); logs in {broker.log_file}")
+    if file is not None:
+        source = load_manifest(file).spec.source.mqtt
+        mqtt = mqtt or (source is not None and source.url is None)
+    if mqtt:
+        mosquitto = EmbeddedMosquitto()
+        was = mosquitto.running()
+        found = mosquitto.up()
+        verb = "already running" if was else "started"
+        console.print(f"Mosquitto {verb} at [bold]{found.url}[/] (pid {found.pid}); logs in {mosquitto.log_file}")
 
 
 def down(
-    wipe: Annotated[bool, typer.Option(help="Also delete the broker's data (all topics).")] = False,
+    wipe: Annotated[bool, typer.Option(help="Also delete the brokers' data (all topics, MQTT sessions).")] = False,
 ) -> None:
-    """Stop the embedded Kafka broker."""
-    broker = EmbeddedBroker()
+    """Stop the embedded Kafka broker and Mosquitto."""
+    broker, mosquitto = EmbeddedBroker(), EmbeddedMosquitto()
     if wipe:
         broker.wipe()
-        console.print(f"Kafka broker stopped and its data deleted ({broker.home})")
+        mosquitto.wipe()
+        console.print(f"Kafka broker and Mosquitto stopped and their data deleted ({broker.home}, {mosquitto.home})")
         return
     console.print("Kafka broker stopped" if broker.down() else "no Kafka broker was running")
+    if mosquitto.down():
+        console.print("Mosquitto stopped")
 
 
 def status() -> None:
-    """Report the embedded Kafka broker: address, process, topics, log file."""
+    """Report the embedded Kafka broker (address, process, topics, log file) and Mosquitto."""
     report = EmbeddedBroker().status()
+    mosquitto = EmbeddedMosquitto()
+    found = mosquitto.running()
+    if found:
+        console.print(
+            f"Mosquitto: [green]running[/] at [bold]{found.url}[/] (pid {found.pid}); log {mosquitto.log_file}"
+        )
     if not report.running or report.info is None:
         console.print(f"Kafka broker: [red]not running[/] (state in {report.home}); start it with `meterflow up`")
         raise typer.Exit(code=1)

@@ -112,6 +112,13 @@ class RetentionPolicy(str, Enum):
     Delete = "Delete"
 
 
+class MqttPayloadFormat(str, Enum):
+    """How an MQTT message maps to readings."""
+
+    reading = "reading"
+    wide = "wide"
+
+
 class MetersSource(str, Enum):
     """Where meter metadata comes from."""
 
@@ -127,6 +134,263 @@ class SecretKeyRef(_Model):
 
     name: Annotated[str, Field(description="Name of the Secret.", pattern=DNS_LABEL_PATTERN, max_length=253)]
     key: Annotated[str, Field(description="Key inside the Secret whose value is used.", min_length=1, max_length=253)]
+
+
+MQTT_URL_PATTERN = r"^mqtts?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
+MAX_TOPIC_FILTER = 1024
+MAX_WIDE_FIELDS = 64
+
+
+def topic_levels(topic_filter: str) -> list[str]:
+    """``buildings/+/telemetry`` → ``["buildings", "+", "telemetry"]``."""
+    return topic_filter.split("/")
+
+
+def check_topic_filter(topic_filter: str, meter_id_level: int | None) -> int:
+    """The meter id's level in ``topic_filter`` (0-based); ValueError naming the problem and the fix."""
+    levels = topic_levels(topic_filter)
+    for i, level in enumerate(levels):
+        if level not in ("+", "#") and ("+" in level or "#" in level):
+            raise ValueError(
+                f"topic: {topic_filter!r} has a wildcard inside level {level!r}; + and # must be whole levels"
+            )
+        if level == "#" and i != len(levels) - 1:
+            raise ValueError(f"topic: {topic_filter!r} has # before its last level; # may only end a filter")
+    pluses = [i for i, level in enumerate(levels) if level == "+"]
+    if not pluses:
+        raise ValueError(f"topic: {topic_filter!r} has no + level for the meter id; write e.g. buildings/+/telemetry")
+    if meter_id_level is None:
+        return pluses[0]
+    if meter_id_level not in pluses:
+        raise ValueError(
+            f"meterIdLevel: {meter_id_level} is not a + level of {topic_filter!r}; use one of {pluses} (0-based)"
+        )
+    return meter_id_level
+
+
+class WideField(_Model):
+    """One field of a wide MQTT payload and the measurement its value becomes."""
+
+    field: Annotated[
+        str, Field(description="JSON key of the value in the payload (e.g. co2_ppm).", min_length=1, max_length=128)
+    ]
+    measurement: Annotated[
+        str, Field(description="Name of a measurement of spec.measurements (e.g. co2).", max_length=64)
+    ]
+    series: Annotated[
+        str | None,
+        Field(
+            description="Series of that measurement; may be left out when spec.measurements has the name once.",
+            pattern=IDENTIFIER_PATTERN,
+            max_length=64,
+        ),
+    ] = None
+
+
+class MqttPayload(_Model):
+    """How one MQTT message becomes readings."""
+
+    format: Annotated[
+        MqttPayloadFormat,
+        Field(
+            description=(
+                "reading: the message is one reading in the reading contract, forwarded as it is; wide: one JSON "
+                "object per meter and instant with one field per metric (seed 002's rooms), exploded into one "
+                "reading per mapped field."
+            )
+        ),
+    ] = MqttPayloadFormat.reading
+    timestamp_field: Annotated[
+        str,
+        Field(description="wide: the key holding the ISO 8601 timestamp (with offset).", min_length=1, max_length=128),
+    ] = "timestamp"
+    meter_id_field: Annotated[
+        str | None,
+        Field(
+            description=(
+                "wide: a key naming the meter in the payload (e.g. room_id); when present it must equal the meter "
+                "id in the topic, else the message is dead-lettered (meter_mismatch)."
+            ),
+            min_length=1,
+            max_length=128,
+        ),
+    ] = None
+    fields: Annotated[
+        list[WideField],
+        Field(
+            description="wide: the metrics to read and the measurement each becomes; other keys are ignored.",
+            max_length=MAX_WIDE_FIELDS,
+        ),
+    ] = []
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.format != 'wide' || size(self.fields) > 0",
+                    "payload.fields is required when payload.format is wide",
+                    ".fields",
+                ),
+                cel(
+                    "self.format == 'wide' || size(self.fields) == 0",
+                    "payload.fields is only for payload.format wide",
+                    ".fields",
+                ),
+                cel(
+                    "self.fields.all(f, self.fields.exists_one(o, o.field == f.field))",
+                    "payload.fields must name each field once",
+                    ".fields",
+                ),
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _fields_fit_format(self) -> MqttPayload:
+        wide = self.format == MqttPayloadFormat.wide.value
+        if wide and not self.fields:
+            raise ValueError("fields: is required when payload.format is wide; map each metric to a measurement")
+        if not wide and self.fields:
+            raise ValueError("fields: is only for payload.format wide; remove it or set format: wide")
+        seen: set[str] = set()
+        for i, f in enumerate(self.fields):
+            if f.field in seen:
+                raise ValueError(f"fields[{i}].field: {f.field!r} is mapped twice; map each field once")
+            seen.add(f.field)
+        return self
+
+
+class MqttSource(_Model):
+    """Readings arrive over MQTT; a bridge forwards every message to the readings topic."""
+
+    url: Annotated[
+        str | None,
+        Field(
+            description=(
+                "MQTT broker URL, mqtt://host:port or mqtts://host:port (TLS). Locally the embedded Mosquitto is "
+                "used when unset; on Kubernetes the operator's default (METERFLOW_OPERATOR_MQTT_URL)."
+            ),
+            pattern=MQTT_URL_PATTERN,
+            max_length=512,
+        ),
+    ] = None
+    topic: Annotated[
+        str,
+        Field(
+            description=(
+                "Topic filter the bridge subscribes to, with a + level holding the meter id "
+                "(e.g. buildings/+/telemetry)."
+            ),
+            min_length=1,
+            max_length=MAX_TOPIC_FILTER,
+        ),
+    ]
+    meter_id_level: Annotated[
+        int | None,
+        Field(
+            description="Which level of the topic holds the meter id (0-based); default: the first + level.",
+            ge=0,
+            le=127,
+        ),
+    ] = None
+    qos: Annotated[
+        int,
+        Field(
+            description=(
+                "QoS of the subscription: 1 (at least once: acknowledged after Kafka has the message) or "
+                "0 (at most once)."
+            ),
+            ge=0,
+            le=1,
+        ),
+    ] = 1
+    client_id: Annotated[
+        str | None,
+        Field(
+            description="Client id of the bridge's persistent session; default meterflow-<name>-bridge.",
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            max_length=128,
+        ),
+    ] = None
+    session_expiry: Annotated[
+        Duration,
+        Field(description="How long the broker keeps the bridge's session and queued messages while it is away."),
+    ] = "7d"
+    max_inflight: Annotated[
+        int,
+        Field(
+            description=(
+                "Messages the broker may send before the bridge acknowledges (MQTT 5 Receive Maximum): the "
+                "backpressure window while Kafka is slow."
+            ),
+            ge=1,
+            le=65535,
+        ),
+    ] = 1000
+    username: Annotated[
+        str | None, Field(description="User name for the broker (the password comes from passwordSecretRef).")
+    ] = None
+    password_secret_ref: Annotated[
+        SecretKeyRef | None, Field(description="Secret key holding the broker password; never inlined.")
+    ] = None
+    payload: Annotated[MqttPayload, Field(description="How a message becomes readings.")] = MqttPayload()
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.topic.split('/').exists(l, l == '+')",
+                    "mqtt.topic needs a + level for the meter id, e.g. buildings/+/telemetry",
+                    ".topic",
+                ),
+                cel(
+                    "self.topic.split('/').all(l, l == '+' || l == '#' || !(l.contains('+') || l.contains('#')))",
+                    "mqtt.topic: + and # must be whole levels",
+                    ".topic",
+                ),
+                cel(
+                    "!self.topic.contains('#') || self.topic == '#' || "
+                    "(self.topic.endsWith('/#') && self.topic.indexOf('#') == size(self.topic) - 1)",
+                    "mqtt.topic: # may only end the filter",
+                    ".topic",
+                ),
+                cel(
+                    "!has(self.meterIdLevel) || (self.meterIdLevel < size(self.topic.split('/')) && "
+                    "self.topic.split('/')[self.meterIdLevel] == '+')",
+                    "mqtt.meterIdLevel must point at a + level of mqtt.topic (0-based)",
+                    ".meterIdLevel",
+                ),
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _topic_has_meter_level(self) -> MqttSource:
+        check_topic_filter(self.topic, self.meter_id_level)
+        return self
+
+    @property
+    def meter_level(self) -> int:
+        """The 0-based level of the topic that holds the meter id."""
+        return check_topic_filter(self.topic, self.meter_id_level)
+
+    def topic_for(self, meter_id: str) -> str:
+        """The topic a meter publishes to: the filter with its meter level set (other wildcards: ``x``)."""
+        levels = topic_levels(self.topic)
+        level = self.meter_level
+        out = [meter_id if i == level else ("x" if part == "+" else part) for i, part in enumerate(levels)]
+        if out[-1] == "#":
+            out[-1] = "x"
+        return "/".join(out)
+
+    def meter_id_of(self, topic: str) -> str:
+        """The meter id in a topic that matched the filter ('' when that level is empty or missing)."""
+        levels = topic.split("/")
+        level = self.meter_level
+        return levels[level] if level < len(levels) else ""
+
+    def client_id_for(self, pipeline: str) -> str:
+        return self.client_id or f"meterflow-{pipeline}-bridge"
 
 
 class SourceSpec(_Model):
@@ -173,6 +437,15 @@ class SourceSpec(_Model):
             )
         ),
     ] = "10950d"
+    mqtt: Annotated[
+        MqttSource | None,
+        Field(
+            description=(
+                "Ingest over MQTT: a bridge subscribes to the broker and forwards every message to the readings "
+                "topic (docs/mqtt.md). Unset: producers write to Kafka directly."
+            )
+        ),
+    ] = None
 
 
 class MetersSpec(_Model):
@@ -564,6 +837,14 @@ class MeterPipelineSpec(_Model):
                     "rule names must be unique",
                     ".rules",
                 ),
+                cel(
+                    "!has(self.source.mqtt) || self.source.mqtt.payload.fields.all(f, has(f.series) ? "
+                    "self.measurements.exists(m, m.name == f.measurement && m.series == f.series) : "
+                    "self.measurements.exists_one(m, m.name == f.measurement))",
+                    "every mqtt payload field must map to one measurement of spec.measurements "
+                    "(give its series when the name has several)",
+                    ".source.mqtt.payload.fields",
+                ),
             ]
         }
     )
@@ -602,7 +883,32 @@ class MeterPipelineSpec(_Model):
                         f"[{m.min if m.min is not None else '-inf'}, {m.max if m.max is not None else 'inf'}]; "
                         "no valid reading could trigger it"
                     )
+        if self.source.mqtt is not None:
+            self.wide_targets()
         return self
+
+    def wide_targets(self) -> list[tuple[str, MeasurementSpec]]:
+        """``(payload key, measurement)`` of every field of a wide MQTT payload, in the manifest's order."""
+        if self.source.mqtt is None:
+            return []
+        out = []
+        for i, f in enumerate(self.source.mqtt.payload.fields):
+            where = f"source.mqtt.payload.fields[{i}]"
+            matches = [
+                m for m in self.measurements if m.name == f.measurement and (f.series is None or m.series == f.series)
+            ]
+            if not matches:
+                known = sorted({f"{m.name}/{m.series}" for m in self.measurements})
+                raise ValueError(
+                    f"{where}.measurement: {f.measurement}{'/' + f.series if f.series else ''} is not a measurement "
+                    f"of this pipeline; use one of {known}"
+                )
+            if len(matches) > 1:
+                raise ValueError(
+                    f"{where}.series: {f.measurement} has series {sorted(m.series for m in matches)}; name one"
+                )
+            out.append((f.field, matches[0]))
+        return out
 
     def measurement(self, name: str, series: str | None = None) -> MeasurementSpec:
         """The measurement called ``name`` (and ``series``, when given)."""
@@ -642,6 +948,7 @@ class Children(_Model):
     topics: Annotated[list[str], Field(description="KafkaTopic names.")] = []
     config_map: Annotated[str | None, Field(description="ConfigMap with the manifest.")] = None
     flink_deployment: Annotated[str | None, Field(description="Streaming FlinkDeployment.")] = None
+    bridge: Annotated[str | None, Field(description="The MQTT bridge Deployment (with spec.source.mqtt).")] = None
     cron_job: Annotated[
         str | None, Field(description="Unset: the operator starts batch runs itself (see lastBatch, docs/operator.md).")
     ] = None

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -23,6 +20,7 @@ from pathlib import Path
 
 from meterflow.errors import StackError
 from meterflow.paths import jar_dir, state_home
+from meterflow.stack.process import alive, free_port, port_free, stop_group
 
 BROKER_HEAP = "512m"
 READY_TIMEOUT_S = 60.0
@@ -114,7 +112,7 @@ class EmbeddedBroker:
     def down(self) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after a grace period). False if none ran."""
         info = self._read_state()
-        if info is None or not _alive(info.pid):
+        if info is None or not alive(info.pid):
             self.state_file.unlink(missing_ok=True)
             return False
         self._kill(info.pid)
@@ -124,7 +122,7 @@ class EmbeddedBroker:
     def running(self) -> BrokerInfo | None:
         """The running broker of this home, if its process lives and answers metadata requests."""
         info = self._read_state()
-        if info is None or not _alive(info.pid):
+        if info is None or not alive(info.pid):
             return None
         return info if probe(info.bootstrap) is not None else None
 
@@ -200,9 +198,9 @@ class EmbeddedBroker:
     def _ports(self) -> tuple[int, int]:
         """The previous ports when still free (a stable address), else two new free ones."""
         previous = self._read_state(require_alive=False)
-        if previous and _port_free(previous.port) and _port_free(previous.controller_port):
+        if previous and port_free(previous.port) and port_free(previous.controller_port):
             return previous.port, previous.controller_port
-        return _free_port(), _free_port()
+        return free_port(), free_port()
 
     def _cluster_id(self) -> str:
         if self.cluster_id_file.exists():
@@ -216,7 +214,7 @@ class EmbeddedBroker:
             info = BrokerInfo(**json.loads(self.state_file.read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        return info if (not require_alive or _alive(info.pid)) else None
+        return info if (not require_alive or alive(info.pid)) else None
 
     def _wait_ready(self, info: BrokerInfo, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -229,15 +227,7 @@ class EmbeddedBroker:
         raise StackError(f"the Kafka broker did not answer within {READY_TIMEOUT_S:.0f}s; see {self.log_file}")
 
     def _kill(self, pid: int) -> None:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.2)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+        stop_group(pid, STOP_TIMEOUT_S)
 
 
 def probe(bootstrap: str, timeout_s: float = 3.0) -> list[str] | None:
@@ -261,33 +251,3 @@ def probe(bootstrap: str, timeout_s: float = 3.0) -> list[str] | None:
         return None
     finally:
         admin.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of this process still answers kill(0); treat it as dead.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True

@@ -66,8 +66,12 @@ SECRET = Kind("v1", "Secret", "secrets")
 KAFKA_TOPIC = Kind("kafka.strimzi.io/v1", "KafkaTopic", "kafkatopics")
 FLINK_DEPLOYMENT = Kind("flink.apache.org/v1beta1", "FlinkDeployment", "flinkdeployments")
 METER_PIPELINE = Kind("meterflow.io/v1alpha1", "MeterPipeline", "meterpipelines")
+DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
+SERVICE_ACCOUNT = Kind("v1", "ServiceAccount", "serviceaccounts")
 
-KINDS = {k.kind: k for k in (CONFIG_MAP, SECRET, KAFKA_TOPIC, FLINK_DEPLOYMENT, METER_PIPELINE)}
+KINDS = {
+    k.kind: k for k in (CONFIG_MAP, SECRET, KAFKA_TOPIC, FLINK_DEPLOYMENT, METER_PIPELINE, DEPLOYMENT, SERVICE_ACCOUNT)
+}
 
 
 def kind_of(obj: Mapping[str, Any]) -> Kind:

@@ -22,8 +22,25 @@ from meterflow.spec.loader import parse_manifest
 from meterflow.spec.model import MeterPipeline, RetentionPolicy
 from meterflow_operator import status as st
 from meterflow_operator.apply import CREATED, UPDATED, apply_child, is_owned_by, release
-from meterflow_operator.kube import CONFIG_MAP, FLINK_DEPLOYMENT, KAFKA_TOPIC, METER_PIPELINE, Kind, Kube, KubeError
-from meterflow_operator.render import render_batch, render_config_map, render_flink_deployment, render_topics
+from meterflow_operator.kube import (
+    CONFIG_MAP,
+    DEPLOYMENT,
+    FLINK_DEPLOYMENT,
+    KAFKA_TOPIC,
+    METER_PIPELINE,
+    SERVICE_ACCOUNT,
+    Kind,
+    Kube,
+    KubeError,
+)
+from meterflow_operator.render import (
+    render_batch,
+    render_bridge_deployment,
+    render_bridge_service_account,
+    render_config_map,
+    render_flink_deployment,
+    render_topics,
+)
 from meterflow_operator.render.batch import (
     RUN_BATCH_ANNOTATION,
     due_run,
@@ -42,11 +59,14 @@ from meterflow_operator.render.common import (
     config_map_name,
     selector,
 )
+from meterflow_operator.render.configmap import cluster_manifest
 from meterflow_operator.schema import SchemaError, drop_schema, ensure_schema
 from meterflow_operator.settings import Settings
 
 # Not-ready reasons that are the normal way up, not failures: no Warning Event for them.
-_ON_THE_WAY = frozenset({"WaitingForStrimzi", "WaitingForFlinkOperator", "WaitingForSchema", "ComponentsNotReady"})
+_ON_THE_WAY = frozenset(
+    {"WaitingForStrimzi", "WaitingForFlinkOperator", "WaitingForSchema", "ComponentsNotReady", "WaitingForTopics"}
+)
 
 
 class InvalidSpecError(Exception):
@@ -218,7 +238,15 @@ def reconcile(kube: Kube, body: Mapping[str, Any], settings: Settings, now: date
     # 5. batch runs on the schedule (and on request)
     batch_cond, last_batch = _batch(step, pipeline, settings=settings, now=now, may_start=schema_cond.ok and config_ok)
 
+    # 6. the MQTT bridge (spec.source.mqtt): created once the topics are ready, removed with mqtt
     parts = [topics_cond, streaming_cond, batch_cond, schema_cond]
+    bridge: dict[str, Any] | None = None
+    if pipeline.spec.source.mqtt is not None:
+        bridge_cond, bridge = _bridge(step, pipeline, settings, may_create=config_ok and topics_cond.ok)
+        parts.append(bridge_cond)
+    elif (previous.get("children") or {}).get("bridge"):
+        _remove_bridge(step, str(previous["children"]["bridge"]))
+
     conditions = [st.ready_condition(parts, suspended=pipeline.spec.suspend), *parts]
     generation = owner["metadata"].get("generation")
     merged = st.merge_conditions(conditions_before, conditions, rfc3339(now), generation)
@@ -226,6 +254,8 @@ def reconcile(kube: Kube, body: Mapping[str, Any], settings: Settings, now: date
     children: dict[str, Any] = {"topics": topic_names, "configMap": config_map_name(pipeline)}
     if streaming is not None:
         children["flinkDeployment"] = streaming["metadata"]["name"]
+    if bridge is not None:
+        children["bridge"] = bridge["metadata"]["name"]
     out.status = {
         "observedGeneration": generation,
         "conditions": merged,
@@ -258,6 +288,30 @@ def _topics(step: _Step, pipeline: MeterPipeline) -> tuple[st.Condition, list[st
     if failed:
         return st.Condition.false(st.TOPICS_READY, "ApplyFailed", "cannot apply " + ", ".join(failed)), names
     return st.topics_condition(names, applied, pipeline.spec.source.kafka_cluster), names
+
+
+def _bridge(
+    step: _Step, pipeline: MeterPipeline, settings: Settings, *, may_create: bool
+) -> tuple[st.Condition, dict[str, Any] | None]:
+    """Apply the bridge's ServiceAccount and Deployment; BridgeReady from the Deployment's status."""
+    url = cluster_manifest(pipeline, settings)["spec"]["source"]["mqtt"].get("url")
+    deployment = render_bridge_deployment(pipeline, settings)
+    live = step.get(DEPLOYMENT, deployment["metadata"]["name"])
+    if url and (may_create or live is not None):
+        account = render_bridge_service_account(pipeline)
+        if step.apply(account, step.get(SERVICE_ACCOUNT, account["metadata"]["name"])) is not None:
+            live = step.apply(deployment, live) or live
+    return st.bridge_condition(live, url=url, topics_ready=may_create), live
+
+
+def _remove_bridge(step: _Step, name: str) -> None:
+    """``spec.source.mqtt`` was removed: delete the bridge Deployment and its ServiceAccount."""
+    for kind in (DEPLOYMENT, SERVICE_ACCOUNT):
+        try:
+            if step.kube.delete(kind, step.namespace, name):
+                step.out.events.append(Event("Normal", "Deleted", f"deleted {kind.kind} {name} (no spec.source.mqtt)"))
+        except KubeError as exc:
+            step.out.warn("DeleteFailed", f"cannot delete {kind.kind} {name}: {exc.message}")
 
 
 def _ensure_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings, out: Outcome) -> st.Condition:
@@ -372,7 +426,7 @@ def finalize(kube: Kube, body: Mapping[str, Any], settings: Settings) -> Finaliz
     if retention == RetentionPolicy.Retain.value:
         _release_topics(kube, namespace, labels, uid, done)
         return done
-    for kind in (FLINK_DEPLOYMENT, KAFKA_TOPIC, CONFIG_MAP):
+    for kind in (FLINK_DEPLOYMENT, DEPLOYMENT, KAFKA_TOPIC, CONFIG_MAP, SERVICE_ACCOUNT):
         try:
             children = [c for c in kube.select(kind, namespace, labels) if is_owned_by(c, uid)]
         except KubeError as exc:

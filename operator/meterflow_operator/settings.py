@@ -34,6 +34,12 @@ class Settings:
     iceberg_warehouse: str = "s3://meterflow/warehouse"
     """Warehouse for manifests without ``sinks.iceberg.warehouse``."""
 
+    mqtt_url: str | None = None
+    """Broker URL for manifests with ``spec.source.mqtt`` but no ``url`` (the chart's Mosquitto sets it)."""
+
+    bridge_image: str = "ghcr.io/meterflow/meterflow-operator:0.1.0"
+    """Image of the MQTT bridge Deployments (it needs the ``meterflow`` CLI: the operator image has it)."""
+
     resync_seconds: float = 10.0
     """How often every pipeline is reconciled again (drift repair, children's status, batch schedule)."""
 
@@ -94,6 +100,8 @@ class Settings:
             )
         if self.resync_seconds <= 0 or self.retry_seconds <= 0 or self.max_workers < 1 or self.batch_history < 1:
             raise ValueError(f"{PREFIX}RESYNC_SECONDS, RETRY_SECONDS, MAX_WORKERS and BATCH_HISTORY must be positive")
+        if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "mqtts://")):
+            raise ValueError(f"{PREFIX}MQTT_URL={self.mqtt_url!r} must be mqtt://host:port or mqtts://host:port")
         if not self.state_uri.startswith(("s3://", "s3a://", "gs://", "abfs://", "hdfs://", "file://")):
             raise ValueError(f"{PREFIX}STATE_URI={self.state_uri!r} must be a durable URI (s3://, file://, ...)")
 

@@ -1,10 +1,11 @@
 """Status conditions of a MeterPipeline, computed from what its children report (pure).
 
-Five conditions, each with a CamelCase reason, a message and a lastTransitionTime that moves
+Five conditions (six with an MQTT bridge), each with a CamelCase reason, a message and a lastTransitionTime that moves
 only when the status flips: TopicsReady (the KafkaTopics' Ready conditions, as Strimzi's Topic
 Operator sets them), StreamingJobReady (the FlinkDeployment's ``.status.jobStatus.state`` and
 ``lifecycleState``, as the Flink Kubernetes Operator sets them), SchemaReady (the ClickHouse
-migrations and the Iceberg table), BatchScheduled (the batch timer) and Ready (all of them).
+migrations and the Iceberg table), BatchScheduled (the batch timer), BridgeReady (the MQTT bridge
+Deployment's available replica, when ``spec.source.mqtt`` is set) and Ready (all of them).
 Called by :mod:`meterflow_operator.reconcile`; unit-tested without a cluster.
 """
 
@@ -19,7 +20,8 @@ TOPICS_READY = "TopicsReady"
 STREAMING_JOB_READY = "StreamingJobReady"
 BATCH_SCHEDULED = "BatchScheduled"
 SCHEMA_READY = "SchemaReady"
-CONDITION_TYPES = (READY, TOPICS_READY, STREAMING_JOB_READY, BATCH_SCHEDULED, SCHEMA_READY)
+BRIDGE_READY = "BridgeReady"
+CONDITION_TYPES = (READY, TOPICS_READY, STREAMING_JOB_READY, BATCH_SCHEDULED, SCHEMA_READY, BRIDGE_READY)
 
 RUNNING_LIFECYCLES = frozenset({"STABLE", "DEPLOYED"})
 MAX_MESSAGE = 1000
@@ -136,13 +138,41 @@ def streaming_condition(deployment: Mapping[str, Any] | None, *, suspended: bool
     return Condition.false(STREAMING_JOB_READY, reason, detail)
 
 
+def bridge_condition(deployment: Mapping[str, Any] | None, *, url: str | None, topics_ready: bool) -> Condition:
+    """BridgeReady: the MQTT bridge Deployment has its replica available for its current generation."""
+    if not url:
+        return Condition.false(
+            BRIDGE_READY,
+            "MqttUrlMissing",
+            "spec.source.mqtt.url is unset and the operator has no default (METERFLOW_OPERATOR_MQTT_URL); set one",
+        )
+    if deployment is None:
+        if not topics_ready:
+            return Condition.false(BRIDGE_READY, "WaitingForTopics", "the MQTT bridge starts once TopicsReady is True")
+        return Condition.false(BRIDGE_READY, "NotCreated", "the MQTT bridge Deployment does not exist yet")
+    name = deployment.get("metadata", {}).get("name", "")
+    status = deployment.get("status") or {}
+    generation, observed = deployment.get("metadata", {}).get("generation"), status.get("observedGeneration")
+    if observed is not None and generation is not None and observed < generation:
+        return Condition.false(BRIDGE_READY, "RolloutPending", f"{name}: generation {generation} not rolled out yet")
+    if (status.get("availableReplicas") or 0) >= 1:
+        return Condition.true(BRIDGE_READY, "BridgeRunning", f"{name}: bridging {url}")
+    available = find(status.get("conditions"), "Available") or {}
+    detail = ": ".join(str(p) for p in (available.get("reason"), available.get("message")) if p)
+    message = f"{name}: no replica available" + (f" ({detail})" if detail else "")
+    return Condition.false(BRIDGE_READY, "WaitingForPods", message)
+
+
 def ready_condition(parts: Sequence[Condition], *, suspended: bool) -> Condition:
     """Ready: every part True; Suspended when the job is suspended on purpose."""
     if suspended:
         return Condition.false(READY, "Suspended", "spec.suspend is true; the streaming job is suspended")
     failing = [p for p in parts if not p.ok]
     if not failing:
-        return Condition.true(READY, "PipelineReady", "topics, schema, streaming job and batch schedule are ready")
+        bridge = ", MQTT bridge" if any(p.type == BRIDGE_READY for p in parts) else ""
+        return Condition.true(
+            READY, "PipelineReady", f"topics, schema, streaming job{bridge} and batch schedule are ready"
+        )
     return Condition.false(READY, "ComponentsNotReady", "; ".join(f"{p.type}: {p.reason}" for p in failing))
 
 

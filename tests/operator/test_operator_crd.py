@@ -99,6 +99,26 @@ def _changed(change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
         (lambda d: d["spec"].update(meters={"source": "file"}), "spec.meters.file"),
         (lambda d: d["spec"]["measurements"].append(dict(d["spec"]["measurements"][0])), "spec.measurements[4]"),
         (lambda d: d["spec"]["rules"].append(dict(d["spec"]["rules"][0])), "spec.rules[3].name"),
+        (lambda d: d["spec"]["source"].update(mqtt={"topic": "meters/up"}), "spec.source.mqtt.topic"),
+        (lambda d: d["spec"]["source"].update(mqtt={"topic": "meters/m+/up"}), "spec.source.mqtt.topic"),
+        (lambda d: d["spec"]["source"].update(mqtt={"topic": "meters/#/+"}), "spec.source.mqtt.topic"),
+        (
+            lambda d: d["spec"]["source"].update(mqtt={"topic": "a/+/b", "meterIdLevel": 2}),
+            "spec.source.mqtt.meterIdLevel",
+        ),
+        (
+            lambda d: d["spec"]["source"].update(mqtt={"topic": "a/+", "payload": {"format": "wide"}}),
+            "spec.source.mqtt.payload.fields",
+        ),
+        (
+            lambda d: d["spec"]["source"].update(
+                mqtt={
+                    "topic": "a/+",
+                    "payload": {"format": "wide", "fields": [{"field": "co2_ppm", "measurement": "co2"}]},
+                }
+            ),
+            "spec.source.mqtt.payload.fields[0].measurement",
+        ),
     ],
 )
 def test_python_twins_reject_what_the_api_server_rejects(change: Callable[[dict[str, Any]], Any], field: str) -> None:

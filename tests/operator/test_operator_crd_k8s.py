@@ -76,6 +76,43 @@ def test_cel_and_schema_rules(cluster: Cluster, change: Any, field: str, message
     assert field in error and message in error
 
 
+WIDE = {"format": "wide", "fields": [{"field": "co2_ppm", "measurement": "co2"}]}
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "field", "message"),
+    [
+        ({"topic": "meters/up"}, "spec.source.mqtt.topic", "needs a + level for the meter id"),
+        ({"topic": "meters/m+/up"}, "spec.source.mqtt.topic", "+ and # must be whole levels"),
+        ({"topic": "meters/#/+"}, "spec.source.mqtt.topic", "# may only end the filter"),
+        ({"topic": "a/+/b", "meterIdLevel": 2}, "spec.source.mqtt.meterIdLevel", "must point at a + level"),
+        ({"topic": "a/+", "qos": 2}, "spec.source.mqtt.qos", "less than or equal to 1"),
+        ({"topic": "a/+", "url": "http://broker"}, "spec.source.mqtt.url", "should match"),
+        ({"topic": "a/+", "payload": {"format": "wide"}}, "spec.source.mqtt.payload.fields", "is required when"),
+        ({"topic": "a/+", "payload": WIDE}, "spec.source.mqtt.payload.fields", "must map to one measurement"),
+    ],
+)
+def test_mqtt_rules(cluster: Cluster, mqtt: dict[str, Any], field: str, message: str) -> None:
+    manifest = _water(cluster)
+    manifest["spec"]["source"]["mqtt"] = mqtt
+    error = _rejected(cluster, manifest)
+    assert field in error and message in error, error
+
+
+def test_the_mqtt_example_is_accepted_with_its_defaults(cluster: Cluster) -> None:
+    manifest = example("smart-building-mqtt", cluster.namespace)
+    cluster.apply(manifest)
+    mqtt = (cluster.pipeline("smart-building-mqtt") or {})["spec"]["source"]["mqtt"]
+    assert {k: mqtt[k] for k in ("qos", "sessionExpiry", "maxInflight", "topic")} == {
+        "qos": 1,
+        "sessionExpiry": "7d",
+        "maxInflight": 1000,
+        "topic": "buildings/+/telemetry",
+    }
+    assert mqtt["payload"]["fields"][2] == {"field": "co2_ppm", "measurement": "co2"}
+    cluster.delete_pipeline("smart-building-mqtt")
+
+
 def test_defaults_are_applied_by_the_api_server(cluster: Cluster) -> None:
     manifest = {
         "apiVersion": "meterflow.io/v1alpha1",

@@ -38,6 +38,8 @@ ROLE_RULES: list[dict[str, Any]] = [
         "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"],
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "create", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
 CLUSTER_RULES: list[dict[str, Any]] = [
@@ -104,9 +106,20 @@ def test_operator_runs_with_least_privilege(cluster: Cluster, tmp_path: Path) ->
         until(lambda: len(cluster.topics("water-meters")) == 6, what="topics created by the service account")
         cluster.wait_condition("water-meters", "SchemaReady", "True")
         until(lambda: cluster.flink_deployments("water-meters"), what="the FlinkDeployment")
-        cluster.delete_pipeline("water-meters")
-        until(lambda: cluster.pipeline("water-meters") is None, timeout=30, what="the finalizer to be removed")
-        assert cluster.topics("water-meters") == {}
+        # a pipeline over MQTT: its bridge Deployment and ServiceAccount, created and deleted by the account
+        building = example("smart-building-mqtt", ns, sinks_in(tmp_path / "building"), retention="Delete")
+        building["spec"]["source"]["mqtt"]["url"] = "mqtt://mosquitto:1883"
+        cluster.apply(building)
+        until(lambda: len(cluster.topics("smart-building-mqtt")) == 6, what="the MQTT pipeline's topics")
+        cluster.mark_topics_ready("smart-building-mqtt")
+        cluster.wait_condition("smart-building-mqtt", "BridgeReady", "False", "WaitingForPods")
+        for name in ("water-meters", "smart-building-mqtt"):
+            cluster.delete_pipeline(name)
+            until(lambda: cluster.pipeline(name) is None, timeout=30, what="the finalizer to be removed")  # noqa: B023
+            assert cluster.topics(name) == {}
+        apps = cluster.server.kubectl("get", "deployments,serviceaccounts", "-n", ns, "-o", "name").stdout.split()
+        assert "deployment.apps/smart-building-mqtt-mqtt-bridge" not in apps
+        assert "serviceaccount/smart-building-mqtt-mqtt-bridge" not in apps
         assert "Forbidden" not in operator.log_text() and " 403" not in operator.log_text(), operator.log_tail()
     finally:
         operator.stop()

@@ -12,7 +12,14 @@ from operator_support import REPO
 from meterflow.spec import load_manifest
 from meterflow.spec.model import MeterPipeline
 from meterflow_operator.apply import owned, owner_reference
-from meterflow_operator.render import render_batch, render_config_map, render_flink_deployment, render_topics
+from meterflow_operator.render import (
+    render_batch,
+    render_bridge_deployment,
+    render_bridge_service_account,
+    render_config_map,
+    render_flink_deployment,
+    render_topics,
+)
 from meterflow_operator.render.batch import (
     due_run,
     last_due,
@@ -23,9 +30,11 @@ from meterflow_operator.render.batch import (
     runs_to_prune,
     scheduled_run_name,
 )
+from meterflow_operator.render.bridge import bridge_name
 from meterflow_operator.render.common import flink_name
 from meterflow_operator.render.flink import manifest_digest
 from meterflow_operator.settings import Settings
+from meterflow_operator.status import bridge_condition
 
 SETTINGS = Settings()
 
@@ -380,9 +389,156 @@ def test_rfc3339() -> None:
     assert rfc3339(datetime(2026, 11, 22, 15, 30, 5, 999, tzinfo=UTC)) == "2026-11-22T15:30:05Z"
 
 
-@pytest.mark.parametrize("name", ["water-meters", "smart-building", "household-power"])
+@pytest.mark.parametrize("name", ["water-meters", "smart-building", "household-power", "smart-building-mqtt"])
 def test_every_example_renders(name: str) -> None:
     p = pipeline(name)
     assert len(render_topics(p)) == 6
     assert render_flink_deployment(p, SETTINGS)["metadata"]["name"] == f"{name}-streaming"
     assert load_manifest(REPO / "examples" / f"{name}.yaml").name == name
+
+
+# --- the MQTT bridge -----------------------------------------------------------------------------
+
+
+def mqtt_pipeline(**mqtt: Any) -> MeterPipeline:
+    document = yaml.safe_load((REPO / "examples" / "smart-building-mqtt.yaml").read_text())
+    document["metadata"]["namespace"] = "prod"
+    document["spec"]["source"]["mqtt"] |= mqtt
+    from meterflow.spec import parse_manifest
+
+    return parse_manifest(document)
+
+
+BRIDGE_LABELS = {
+    "app.kubernetes.io/name": "meterflow",
+    "app.kubernetes.io/instance": "smart-building-mqtt",
+    "app.kubernetes.io/part-of": "meterflow",
+    "app.kubernetes.io/component": "bridge",
+    "app.kubernetes.io/managed-by": "meterflow-operator",
+    "meterflow.io/pipeline": "smart-building-mqtt",
+    "meterflow.io/component": "bridge",
+}
+
+
+def test_render_bridge_service_account_grants_nothing() -> None:
+    assert render_bridge_service_account(mqtt_pipeline()) == {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "smart-building-mqtt-mqtt-bridge", "namespace": "prod", "labels": BRIDGE_LABELS},
+        "automountServiceAccountToken": False,
+    }
+
+
+def test_render_bridge_deployment() -> None:
+    p = mqtt_pipeline()
+    settings = Settings(bridge_image="registry.example/meterflow-operator:9", mqtt_url="mqtt://mosquitto:1883")
+    assert render_bridge_deployment(p, settings) == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "smart-building-mqtt-mqtt-bridge", "namespace": "prod", "labels": BRIDGE_LABELS},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {
+                "matchLabels": {
+                    "meterflow.io/pipeline": "smart-building-mqtt",
+                    "app.kubernetes.io/managed-by": "meterflow-operator",
+                    "meterflow.io/component": "bridge",
+                }
+            },
+            "template": {
+                "metadata": {
+                    "labels": BRIDGE_LABELS,
+                    "annotations": {"meterflow.io/manifest-digest": manifest_digest(p, settings)},
+                },
+                "spec": {
+                    "serviceAccountName": "smart-building-mqtt-mqtt-bridge",
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "terminationGracePeriodSeconds": 45,
+                    "containers": [
+                        {
+                            "name": "bridge",
+                            "image": "registry.example/meterflow-operator:9",
+                            "command": ["meterflow", "bridge", "--file", "/opt/meterflow/pipeline.yaml"],
+                            "env": [{"name": "HOME", "value": "/tmp"}],
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "128Mi"},
+                                "limits": {"cpu": "1", "memory": "512Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "runAsNonRoot": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [
+                                {"name": "pipeline-manifest", "mountPath": "/opt/meterflow", "readOnly": True},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "pipeline-manifest", "configMap": {"name": "smart-building-mqtt-pipeline"}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def test_bridge_password_comes_from_its_secret_and_the_url_from_the_manifest() -> None:
+    p = mqtt_pipeline(username="bridge", passwordSecretRef={"name": "mqtt", "key": "password"})
+    container = render_bridge_deployment(p, Settings())["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"] == [
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "METERFLOW_MQTT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "mqtt", "key": "password"}}},
+    ]
+    mounted = yaml.safe_load(render_config_map(p, Settings(mqtt_url="mqtt://mosquitto:1883"))["data"]["pipeline.yaml"])
+    assert mounted["spec"]["source"]["mqtt"]["url"] == "mqtt://mosquitto:1883"  # the operator's default
+    assert mounted["spec"]["source"]["mqtt"]["username"] == "bridge"
+    assert mounted["spec"]["source"]["mqtt"]["passwordSecretRef"] == {"name": "mqtt", "key": "password"}  # a reference
+    own = mqtt_pipeline(url="mqtts://broker.example:8883")
+    mounted = yaml.safe_load(
+        render_config_map(own, Settings(mqtt_url="mqtt://mosquitto:1883"))["data"]["pipeline.yaml"]
+    )
+    assert mounted["spec"]["source"]["mqtt"]["url"] == "mqtts://broker.example:8883"  # the manifest wins
+
+
+def test_bridge_names_are_dns_labels() -> None:
+    long = "b" * 60
+    document = yaml.safe_load((REPO / "examples" / "smart-building-mqtt.yaml").read_text())
+    document["metadata"] |= {"name": long, "namespace": "prod"}
+    from meterflow.spec import parse_manifest
+
+    name = bridge_name(parse_manifest(document))
+    assert len(name) == 63 and name.endswith("-mqtt-bridge") and name.startswith("b" * 45)
+    assert bridge_name(mqtt_pipeline()) == "smart-building-mqtt-mqtt-bridge"
+
+
+def test_bridge_condition() -> None:
+    deployment: dict[str, Any] = {"metadata": {"name": "b", "generation": 2}, "status": {"observedGeneration": 1}}
+    url = "mqtt://m:1883"
+    assert bridge_condition(None, url=None, topics_ready=True).reason == "MqttUrlMissing"
+    assert bridge_condition(None, url=url, topics_ready=False).reason == "WaitingForTopics"
+    assert bridge_condition(None, url=url, topics_ready=True).reason == "NotCreated"
+    assert bridge_condition(deployment, url=url, topics_ready=True).reason == "RolloutPending"
+    deployment["status"] = {
+        "observedGeneration": 2,
+        "conditions": [{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}],
+    }
+    waiting = bridge_condition(deployment, url=url, topics_ready=True)
+    assert (waiting.status, waiting.reason, waiting.message) == (
+        "False",
+        "WaitingForPods",
+        "b: no replica available (MinimumReplicasUnavailable)",
+    )
+    deployment["status"]["availableReplicas"] = 1
+    running = bridge_condition(deployment, url=url, topics_ready=True)
+    assert (running.status, running.reason, running.message) == ("True", "BridgeRunning", "b: bridging mqtt://m:1883")

@@ -30,6 +30,8 @@ OPERATOR_RULES = [
     },
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "create", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
 
@@ -44,6 +46,7 @@ ALL_ON: dict[str, Any] = {
     "objectStore": {"credentialsSecret": "meterflow-s3", "endpoint": "http://minio.meterflow:9000"},
     "examplePipeline": {"enabled": True},
     "simulator": {"enabled": True},
+    "mosquitto": {"enabled": True},
     "grafana": {"dashboards": {"enabled": True}, "datasource": {"enabled": True}},
     "extraEnv": [{"name": "EXTRA", "value": "1"}],
     "extraArgs": ["--verbose"],
@@ -152,6 +155,8 @@ def test_operator_settings_reach_the_environment() -> None:
         "METERFLOW_OPERATOR_CLIENT_TIMEOUT": "330",
         "METERFLOW_OPERATOR_MAX_WORKERS": "8",
         "METERFLOW_OPERATOR_POSTING_LEVEL": "INFO",
+        "METERFLOW_OPERATOR_MQTT_URL": "",
+        "METERFLOW_OPERATOR_BRIDGE_IMAGE": "ghcr.io/meterflow/meterflow-operator:0.1.0",
         "AWS_REGION": "us-east-1",
         "HOME": "/tmp",
     }
@@ -258,7 +263,7 @@ def test_extras_render_the_pipeline_simulator_and_grafana() -> None:
     assert container["image"] == "ghcr.io/meterflow/meterflow-operator:0.1.0"
     assert container["args"] == [
         "exec meterflow simulate --file /opt/meterflow/pipeline.yaml --meters 200 --speedup 60 --duration 7d "
-        '--start "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --inject --no-progress'
+        '--start "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --inject --via kafka --no-progress'
     ]
     assert pod["volumes"][0] == {"name": "manifest", "configMap": {"name": "water-meters-pipeline"}}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -303,6 +308,11 @@ def test_extras_render_the_pipeline_simulator_and_grafana() -> None:
         ),
         (["--set", "simulator.meters=0"], "at '/simulator/meters': minimum: got 0, want 1"),
         (["--set", "resources.limits.memory=lots"], "at '/resources/limits/memory'"),
+        (["--set", "mosquitto.autosaveInterval=0"], "at '/mosquitto/autosaveInterval': minimum: got 0, want 1"),
+        (["--set", "mosquitto.persistence.size=big"], "at '/mosquitto/persistence/size': 'big' does not match"),
+        (["--set", "mosquitto.replicas=2"], "additional properties 'replicas' not allowed"),
+        (["--set", "settings.mqttUrl=http://broker"], "at '/settings/mqttUrl': 'http://broker' does not match"),
+        (["--set", "simulator.via=pigeon"], "at '/simulator/via': value must be one of"),
     ],
 )
 def test_values_schema_rejects_bad_values_with_a_clear_message(values: list[str], message: str) -> None:
@@ -331,3 +341,50 @@ def test_kube_version_is_enforced() -> None:
     result = helm("template", RELEASE, str(CHART), "--kube-version", "1.29.0", check=False)
     assert result.returncode == 1
     assert "chart requires kubeVersion: >=1.30.0-0 which is incompatible with Kubernetes v1.29.0" in result.stderr
+
+
+def test_mosquitto_for_the_kind_demo() -> None:
+    """Off by default; on: a persistent Mosquitto that drops nothing, and its URL is the operator's default."""
+    assert find(render({}, "mf"), "Deployment", "meterflow-mosquitto") == []
+    objects = render({"mosquitto": {"enabled": True}}, "mf")
+    config = one(objects, "ConfigMap", "meterflow-mosquitto")["data"]["mosquitto.conf"].splitlines()
+    assert config == [
+        "listener 1883",
+        "allow_anonymous true",
+        "persistence true",
+        "persistence_location /mosquitto/data/",
+        "autosave_interval 10",
+        "max_queued_messages 0",
+        "max_queued_bytes 536870912",
+        "max_inflight_messages 1000",
+        "persistent_client_expiration 14d",
+        "log_dest stdout",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "log_type information",
+    ]
+    service = one(objects, "Service", "meterflow-mosquitto")
+    assert service["spec"]["ports"] == [{"name": "mqtt", "port": 1883, "targetPort": "mqtt"}]
+    claim = one(objects, "PersistentVolumeClaim", "meterflow-mosquitto")
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    deployment = one(objects, "Deployment", "meterflow-mosquitto")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"} and deployment["spec"]["replicas"] == 1
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsUser"] == 1883
+    (container,) = pod["containers"]
+    assert container["image"] == "eclipse-mosquitto:2.0.20"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {v["name"]: v for v in pod["volumes"]}["data"] == {
+        "name": "data",
+        "persistentVolumeClaim": {"claimName": "meterflow-mosquitto"},
+    }
+    env = env_of(one(objects, "Deployment", "meterflow-operator"))
+    assert env["METERFLOW_OPERATOR_MQTT_URL"] == "mqtt://meterflow-mosquitto.mf.svc:1883"
+    ephemeral = render({"mosquitto": {"enabled": True, "persistence": {"enabled": False, "size": "1Gi"}}}, "mf")
+    assert find(ephemeral, "PersistentVolumeClaim", "meterflow-mosquitto") == []
+    own = render({"mosquitto": {"enabled": True}, "settings": {"mqttUrl": "mqtts://broker.example:8883"}}, "mf")
+    assert env_of(one(own, "Deployment", "meterflow-operator"))["METERFLOW_OPERATOR_MQTT_URL"] == (
+        "mqtts://broker.example:8883"
+    )

@@ -89,6 +89,9 @@ OPERATOR_CAN = [
     *[(v, "configmaps", "", "ns", "yes") for v in ("get", "list", "create", "patch", "delete")],
     ("get", "secrets", "", "ns", "yes"),
     ("create", "events", "", "ns", "yes"),
+    # the MQTT bridge: a Deployment and its own ServiceAccount
+    *[(v, "deployments.apps", "", "ns", "yes") for v in ("get", "list", "create", "patch", "delete")],
+    *[(v, "serviceaccounts", "", "ns", "yes") for v in ("get", "list", "create", "patch", "delete")],
 ]
 OPERATOR_CANNOT = [
     # no more than it uses on its own kinds
@@ -110,7 +113,10 @@ OPERATOR_CANNOT = [
     ("create", "pods", "exec", "ns", "no"),
     ("get", "pods", "log", "ns", "no"),
     ("create", "pods", "", "ns", "no"),
-    ("create", "deployments.apps", "", "ns", "no"),
+    ("update", "deployments.apps", "", "ns", "no"),
+    ("patch", "deployments.apps", "status", "ns", "no"),
+    ("create", "deployments.apps", "", "other", "no"),
+    ("create", "statefulsets.apps", "", "ns", "no"),
     ("create", "serviceaccounts", "token", "ns", "no"),
     ("impersonate", "serviceaccounts", "", "ns", "no"),
     # no RBAC, nothing cluster-scoped (kopf's observation is off by default)
@@ -183,6 +189,8 @@ def test_rbac_is_least_privilege(chart_crds: ApiServer, k8s_namespace: str) -> N
         "meterpipelines.meterflow.io/finalizers": ["update"],
         "secrets": ["get"],
         "events": ["create"],
+        "deployments.apps": ["get", "list", "create", "patch", "delete"],
+        "serviceaccounts": ["get", "list", "create", "patch", "delete"],
     }, listing
 
 

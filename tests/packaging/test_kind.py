@@ -87,6 +87,22 @@ def test_demo_pipeline_is_the_example_with_only_the_clusters_changes() -> None:
     assert parse_manifest(demo).name == "water-meters"
 
 
+def test_mqtt_demo_pipeline_is_the_example_with_only_the_clusters_changes() -> None:
+    (demo,) = docs("smart-building-mqtt.yaml")
+    example = yaml.safe_load((REPO / "examples" / "smart-building-mqtt.yaml").read_text())
+    expected = copy.deepcopy(example)
+    expected["metadata"]["namespace"] = NS
+    expected["spec"]["source"]["kafkaCluster"] = "meterflow"
+    expected["spec"]["sinks"] = {
+        "clickhouse": {"secretRef": {"name": "meterflow-clickhouse", "key": "dsn"}},
+        "iceberg": {"secretRef": {"name": "meterflow-iceberg", "key": "uri"}, "warehouse": "s3://meterflow/warehouse"},
+    }
+    expected["spec"]["flink"]["image"] = "ghcr.io/meterflow/meterflow-flink:0.1.0"
+    assert demo == expected
+    assert "url" not in demo["spec"]["source"]["mqtt"]  # the chart's Mosquitto, through the operator's default
+    assert parse_manifest(demo).name == "smart-building-mqtt"
+
+
 def test_credentials_agree_across_the_demo() -> None:
     user, password = secret_value("meterflow-clickhouse", "username"), secret_value("meterflow-clickhouse", "password")
     assert secret_value("meterflow-clickhouse", "dsn") == f"http://{user}:{password}@clickhouse.{NS}.svc:8123/"
@@ -159,6 +175,7 @@ def test_makefile_applies_files_that_exist() -> None:
         "kind-deps",
         "kind-deploy",
         "kind-demo",
+        "kind-demo-mqtt",
         "kind-down",
     ):
         assert re.search(rf"^{target}:.*## ", section, re.MULTILINE), target

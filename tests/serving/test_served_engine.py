@@ -59,7 +59,7 @@ def test_a_reader_is_served_by_the_holder(holder: tuple[str, subprocess.Popen[st
         assert list(result.named_results()) == [{"meter": "M1", "value": 1.5}, {"meter": "M2", "value": 2.5}]
         assert client.command("SELECT count() FROM t") == 2
         assert client.query_df("SELECT sum(value) AS total FROM t")["total"].tolist() == [4.0]
-        with pytest.raises(RemoteError, match="UNKNOWN_TABLE|Unknown table"):
+        with pytest.raises(RemoteError, match=r"UNKNOWN_TABLE|Unknown table"):
             client.query("SELECT * FROM missing")
 
 
@@ -83,7 +83,9 @@ def test_the_announcement_goes_with_the_holder(holder: tuple[str, subprocess.Pop
 
 def test_an_announcement_left_by_a_dead_process_is_ignored(tmp_path: Path) -> None:
     path = str(tmp_path / "ch")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True, text=True
+    )
     announcement(path).write_text(json.dumps({"pid": int(dead.stdout), "address": "/nowhere", "key": "00"}))
     with session(f"chdb://{path}") as client:
         assert not isinstance(client, RemoteClient)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +72,27 @@ def dead_letters(pipeline: MeterPipeline, bootstrap: str) -> list[dict[str, Any]
         consumer.close()
 
 
+def topic_records(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes]]:
+    """Every (key, value) of ``topic``, in partition order (one partition: send order)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    try:
+        return [(r.key, r.value) for r in consumer]
+    finally:
+        consumer.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """How many records ``topic`` holds (end offsets summed; nothing is compacted or expired here)."""
+    from kafka import TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
 def simulate(manifest: Path, out: Path, *options: str) -> dict[str, Any]:
     """Seeded water/building/household simulation with injections; returns the ground truth."""
     truth, record = out / "truth.json", out / "records.jsonl"
@@ -77,3 +102,77 @@ def simulate(manifest: Path, out: Path, *options: str) -> dict[str, Any]:
     )  # fmt: skip
     loaded: dict[str, Any] = json.loads(truth.read_text())
     return loaded
+
+
+class Process:
+    """A ``meterflow`` subprocess (harness.start) whose output is collected by a thread."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = args
+        self.popen = start(*args)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def flat(self) -> str:
+        """The output without line breaks (rich folds a long path over lines)."""
+        return flatten(self.output)
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait_for(self, pattern: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output):
+            assert self.running(), f"meterflow {' '.join(self.args)} exited {self.popen.returncode}:\n{self.output}"
+            assert time.monotonic() < deadline, f"no {pattern!r} after {timeout:.0f}s:\n{self.output}"
+            time.sleep(0.5)
+
+    def wait(self, timeout: float) -> int:
+        code = self.popen.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
+
+    def kill_group(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the whole process group (the CLI and the Flink JVM it started)."""
+        os.killpg(self.popen.pid, sig)
+
+    def stop(self) -> None:
+        """Kill whatever is left (test clean-up)."""
+        if self.running():
+            self.kill_group(signal.SIGKILL)
+            self.wait(timeout=60)
+
+
+def flatten(text: str) -> str:
+    return text.replace("\n", "")
+
+
+def group_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def poll(what: Any, until: Any, timeout: float, every: float = 2.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = what()
+        if until(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(every)

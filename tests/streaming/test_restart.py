@@ -12,11 +12,9 @@ Running ``--until-idle`` twice over the same input is test_water_e2e.test_a_seco
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
 from tests.streaming.expected import ONE_PARTITION, Expected, compute, instant
-from tests.streaming.harness import lake, meterflow, rows, simulate, start
+from tests.streaming.harness import Process, flatten, group_gone, lake, meterflow, poll, rows, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -44,80 +42,6 @@ RATE = "200"
 KILL_AFTER_ROWS = 1_500
 """Kill the first run once this many readings are committed to the lake (a checkpoint completed)."""
 FLINK = {"parallelism": 1, "checkpointInterval": "2s"}
-
-
-class Process:
-    """A ``meterflow`` subprocess (harness.start) whose output is collected by a thread."""
-
-    def __init__(self, *args: str) -> None:
-        self.args = args
-        self.popen = start(*args)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    @property
-    def flat(self) -> str:
-        """The output without line breaks (rich folds a long path over lines)."""
-        return flatten(self.output)
-
-    def running(self) -> bool:
-        return self.popen.poll() is None
-
-    def wait_for(self, pattern: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not re.search(pattern, self.output):
-            assert self.running(), f"meterflow {' '.join(self.args)} exited {self.popen.returncode}:\n{self.output}"
-            assert time.monotonic() < deadline, f"no {pattern!r} after {timeout:.0f}s:\n{self.output}"
-            time.sleep(0.5)
-
-    def wait(self, timeout: float) -> int:
-        code = self.popen.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return code
-
-    def kill_group(self, sig: signal.Signals) -> None:
-        """Send ``sig`` to the whole process group (the CLI and the Flink JVM it started)."""
-        os.killpg(self.popen.pid, sig)
-
-    def stop(self) -> None:
-        """Kill whatever is left (test clean-up)."""
-        if self.running():
-            self.kill_group(signal.SIGKILL)
-            self.wait(timeout=60)
-
-
-def flatten(text: str) -> str:
-    return text.replace("\n", "")
-
-
-def _group_gone(pgid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def _poll(what: Any, until: Any, timeout: float, every: float = 2.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if until(value) or time.monotonic() >= deadline:
-            return value
-        time.sleep(every)
 
 
 # --- restart after a crash ---------------------------------------------------------------------
@@ -186,12 +110,12 @@ def restart(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "simulate", "-f", str(manifest), "--inject", "--no-progress", "--rate", RATE,
             "--truth", str(crashed_out / "truth.json"), "--record", str(crashed_out / "records.jsonl"), *SIMULATION,
         )  # fmt: skip
-        committed = _poll(lambda: lake(crashed).num_rows, lambda n: n >= KILL_AFTER_ROWS, timeout=300, every=1.0)
+        committed = poll(lambda: lake(crashed).num_rows, lambda n: n >= KILL_AFTER_ROWS, timeout=300, every=1.0)
         simulator_running = simulator.running()
         assert job.running(), f"the continuous run ended by itself:\n{job.output}"
         job.kill_group(signal.SIGKILL)
         job.wait(timeout=60)
-        assert _group_gone(job.popen.pid, timeout=60), "the killed run's JVM is still alive"
+        assert group_gone(job.popen.pid, timeout=60), "the killed run's JVM is still alive"
         assert simulator.wait(timeout=600) == 0, simulator.output
     finally:
         job.stop()
@@ -304,7 +228,7 @@ def test_a_continuous_run_after_a_run_to_idle_keeps_going(restart: Restart, brok
             )
         producer.flush()
         producer.close()
-        table = _poll(lambda: lake(pipeline), lambda t: t.num_rows >= before + len(new), timeout=240)
+        table = poll(lambda: lake(pipeline), lambda t: t.num_rows >= before + len(new), timeout=240)
         assert table.num_rows == before + len(new), job.output
         landed = {
             (r["meter_id"], r["event_time"].replace(tzinfo=None), r["value"], r["late"])

@@ -120,7 +120,44 @@ The operator's rules, per watched namespace (or cluster-wide). Each verb is one 
   resourceNames:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, create, patch, delete]
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end }}
+
+{{/*
+The operator's default MQTT broker URL: settings.mqttUrl, else the chart's Mosquitto Service.
+*/}}
+{{- define "meterflow.mqttUrl" -}}
+{{- if .Values.settings.mqttUrl -}}
+{{ .Values.settings.mqttUrl }}
+{{- else if .Values.mosquitto.enabled -}}
+mqtt://{{ include "meterflow.fullname" . }}-mosquitto.{{ .Release.Namespace }}.svc:1883
+{{- end -}}
+{{- end }}
+
+{{/*
+mosquitto.conf of the chart's Mosquitto (templates/mosquitto.yaml).
+*/}}
+{{- define "meterflow.mosquittoConf" -}}
+listener 1883
+allow_anonymous true
+persistence true
+persistence_location /mosquitto/data/
+autosave_interval {{ int .Values.mosquitto.autosaveInterval }}
+max_queued_messages 0
+max_queued_bytes {{ int64 .Values.mosquitto.maxQueuedBytes }}
+max_inflight_messages 1000
+persistent_client_expiration 14d
+log_dest stdout
+log_type error
+log_type warning
+log_type notice
+log_type information
 {{- end }}

@@ -25,6 +25,7 @@ COMPONENT_TOPIC = "topic"
 COMPONENT_CONFIG = "config"
 COMPONENT_STREAMING = "streaming"
 COMPONENT_BATCH = "batch"
+COMPONENT_BRIDGE = "bridge"
 
 MANIFEST_DIR = "/opt/meterflow"
 MANIFEST_FILE = "pipeline.yaml"

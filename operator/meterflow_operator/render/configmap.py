@@ -2,8 +2,9 @@
 
 Mounted at ``/opt/meterflow/pipeline.yaml`` in every streaming and batch pod: the jobs' entry
 contract is ``--manifest /opt/meterflow/pipeline.yaml``. The manifest is the resource's spec
-with the cluster's defaults made explicit — the Kafka bootstrap address of the Strimzi cluster
-and, for sinks the manifest leaves open, the operator's default endpoints. Credentials never
+with the cluster's defaults made explicit — the Kafka bootstrap address of the Strimzi cluster,
+the MQTT broker URL (``METERFLOW_OPERATOR_MQTT_URL``) when ``spec.source.mqtt`` names none and,
+for sinks the manifest leaves open, the operator's default endpoints. Credentials never
 land here: sinks with a ``secretRef`` reach the pods as environment variables from the Secret.
 Called by :mod:`meterflow_operator.reconcile`.
 """
@@ -40,6 +41,9 @@ def cluster_manifest(pipeline: MeterPipeline, settings: Settings) -> dict[str, A
     if "secretRef" not in iceberg and "catalogUri" not in iceberg and settings.iceberg_catalog_uri:
         iceberg["catalogUri"] = settings.iceberg_catalog_uri
     iceberg.setdefault("warehouse", settings.iceberg_warehouse)
+    mqtt = spec["source"].get("mqtt")
+    if mqtt is not None and "url" not in mqtt and settings.mqtt_url:
+        mqtt["url"] = settings.mqtt_url
     return manifest
 
 
