@@ -47,6 +47,7 @@ def spark_phase(phase: Phase, stack: BenchStack, topic: str, readings: int, max_
     jars = connector_jars(python)
     out = stack.home / "spark"
     log = stack.home / "logs" / "bench-spark.out"
+    log.parent.mkdir(parents=True, exist_ok=True)  # absent when the streaming phase did not run
     env = dict(os.environ, PYSPARK_PYTHON=str(python), PYSPARK_SUBMIT_ARGS="--driver-memory 3g pyspark-shell")
     command = [
         str(python),
