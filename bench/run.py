@@ -118,14 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         _run(stack, scale, phases, only)
     finally:
         stack.down()
-        result["versions"]["pyspark"] = next(
-            (
-                p.figures["spark"]
-                for p in (phases.get("spark"), phases.get("spark_equal"))
-                if p and "spark" in p.figures
-            ),
-            "not run",
-        )
+        result["versions"]["pyspark"] = phases.get("spark", Phase("spark")).figures.get("spark", "not run")
+        equal = phases.get("spark_equal", Phase("spark_equal")).figures
+        result["versions"]["pyspark_equal_peer"] = equal.get("spark", "not run")
         result["phases"] = {name: asdict(p) for name, p in phases.items()}
         result["summary"] = summary(phases)
         result["seconds"] = round(time.monotonic() - started, 1)
