@@ -246,16 +246,27 @@ kind-down: ## Delete the kind cluster
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
 # === benchmarks (docs/benchmarks.md) ===
-# The Spark peer runs in its own virtualenv (pyspark is not a meterflow dependency) with Spark's
-# Kafka connector from Maven Central. Both are optional: a phase that cannot run is recorded as
-# failed and the others go on.
+# The Spark peers run in their own virtualenvs (pyspark is not a meterflow dependency) with Spark's
+# Kafka connector from Maven Central. The equal-work peer needs Iceberg's Spark runtime, whose
+# newest build is for Spark 4.1 (Spark 4.2 refuses its catalog), so it gets a second virtualenv
+# with pyspark $(SPARK_EQUAL_VERSION), pandas + pyarrow (its register-step state runs in Python)
+# and chdb (its ClickHouse sink), and jars/spark-equal/pom.xml. All optional: a phase that cannot
+# run is recorded as failed and the others go on.
 
 .PHONY: bench-deps
 SPARK_VERSION := 4.2.0
+SPARK_EQUAL_VERSION := 4.1.1
+# the versions meterflow's own uv.lock has, so both sides write with the same chDB engine
+BENCH_CHDB_VERSION := 4.4.0
+BENCH_CHDB_CORE_VERSION := 26.9.0
+BENCH_PANDAS_VERSION := 2.2.3
+BENCH_PYARROW_VERSION := 18.1.0
 BENCH_VENV := $(CACHE)/bench-venv
 BENCH_SPARK_STAMP := $(BENCH_VENV)/.pyspark-$(SPARK_VERSION)
+BENCH_EQUAL_VENV := $(CACHE)/bench-venv-spark-$(SPARK_EQUAL_VERSION)
+BENCH_EQUAL_STAMP := $(BENCH_EQUAL_VENV)/.chdb-$(BENCH_CHDB_VERSION)-$(BENCH_CHDB_CORE_VERSION)-pandas-$(BENCH_PANDAS_VERSION)-pyarrow-$(BENCH_PYARROW_VERSION)
 
-bench-deps: $(BENCH_SPARK_STAMP) $(CACHE)/jars/spark/.pom ## pyspark (own venv) and spark-sql-kafka jars for the Spark peer
+bench-deps: $(BENCH_SPARK_STAMP) $(BENCH_EQUAL_STAMP) $(CACHE)/jars/spark/.pom $(CACHE)/jars/spark-equal/.pom ## pyspark venvs (+ pandas, pyarrow, chdb) and the Kafka + Iceberg jars for the Spark peers
 
 $(BENCH_SPARK_STAMP):
 	@echo "==> installing pyspark $(SPARK_VERSION) into $(BENCH_VENV)"
@@ -263,6 +274,18 @@ $(BENCH_SPARK_STAMP):
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check pyspark==$(SPARK_VERSION)
 	@touch $@
 
+$(BENCH_EQUAL_STAMP):
+	@echo "==> installing pyspark $(SPARK_EQUAL_VERSION), pandas, pyarrow and chdb into $(BENCH_EQUAL_VENV)"
+	$(PYTHON_FOR_UV) -m venv $(BENCH_EQUAL_VENV)
+	$(BENCH_EQUAL_VENV)/bin/pip install --quiet --disable-pip-version-check "pyspark[sql]==$(SPARK_EQUAL_VERSION)" \
+	  pandas==$(BENCH_PANDAS_VERSION) pyarrow==$(BENCH_PYARROW_VERSION) chdb==$(BENCH_CHDB_VERSION) \
+	  chdb-core==$(BENCH_CHDB_CORE_VERSION)
+	@touch $@
+
 $(CACHE)/jars/spark/.pom: jars/spark/pom.xml
 	@echo "==> fetching Spark's Kafka connector jars"
+	scripts/fetch-jars.sh $< $(@D)
+
+$(CACHE)/jars/spark-equal/.pom: jars/spark-equal/pom.xml
+	@echo "==> fetching Spark 4.1's Kafka connector, the Iceberg Spark runtime and sqlite-jdbc"
 	scripts/fetch-jars.sh $< $(@D)

@@ -169,7 +169,9 @@ class ProcessMonitor:
                     pid, {"cpu0": 0.0, "cpu": 0.0, "hwm": 0, "label": _cmd(pid), "existing": False}
                 )
                 if not entry["existing"]:  # a launcher script may exec into the JVM
-                    entry["label"] = _cmd(pid)
+                    label = _cmd(pid)
+                    if label != "?":  # an exited process (a zombie until reaped) has no command line
+                        entry["label"] = label
                 entry["cpu"] = max(entry["cpu"], stat[1])
                 key = "VmRSS" if entry["existing"] else "VmHWM"
                 entry["hwm"] = max(entry["hwm"], _status_kb(pid, key))

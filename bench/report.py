@@ -45,6 +45,14 @@ def headline(name: str, figures: dict[str, Any]) -> str:
                 f"{_n(f.get('readings_per_s'))}/s streaming, {_n(f.get('end_to_end_readings_per_s'))}/s "
                 f"with session start"
             )
+        case "spark_equal":
+            checks = (f.get("verify") or {}).get("all_checks_pass")
+            return (
+                f"{_n(f.get('readings_per_s'))}/s streaming, {_n(f.get('end_to_end_readings_per_s'))}/s "
+                f"with session start; dlq {_n(sum((f.get('dlq_by_reason') or {}).values()))}, Iceberg "
+                f"{_n(f.get('iceberg_rows'))}, windows {_n(f.get('window_rows'))}, alerts {_n(f.get('alert_rows'))}; "
+                f"checks {'pass' if checks else 'FAIL' if checks is False else '-'}"
+            )
         case "naive":
             return f"{_n(f.get('readings'))} readings at {_n(f.get('readings_per_s'))}/s"
         case "latency":
@@ -97,6 +105,13 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
         "≥ 3x",
         f"{_n(s.get('meterflow_vs_spark_sustained'))}x sustained, "
         f"{_n(s.get('meterflow_vs_spark_end_to_end'))}x end to end",
+    )
+    goals.add_row(
+        "meterflow / equal-work Spark peer",
+        "-",
+        f"{_n(s.get('meterflow_vs_spark_equal_sustained'))}x sustained, "
+        f"{_n(s.get('meterflow_vs_spark_equal_end_to_end'))}x end to end, "
+        f"{_n(s.get('meterflow_vs_spark_equal_per_cpu_second'))}x per CPU second",
     )
     goals.add_row("alert latency p99", "≤ 1,000 ms", _n(lat.get("p99_ms"), " ms"))
     goals.add_row(

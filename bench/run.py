@@ -1,7 +1,8 @@
 """``python -m bench.run [--smoke]``: every measurement of issue 7 in one run, on one broker.
 
 Phases (each recorded even when it fails): load (producer rate), ceiling (ConsumerPerformance),
-streaming (meterflow to idle), batch, serving, Spark peer, naive loop, alert latency. Prints a
+streaming (meterflow to idle), batch, serving, Spark peer (seed logic), equal-work Spark peer, naive
+loop, alert latency. Prints a
 table and writes ``bench/results/<UTC time>.json`` (a full run also ``latest.json``).
 """
 
@@ -27,6 +28,7 @@ from bench.load import load_phase
 from bench.naive import naive_phase
 from bench.report import print_report
 from bench.serving import serving_phase
+from bench.spark_equal import spark_equal_phase
 from bench.spark_peer import spark_phase
 from bench.stack import BenchStack
 from bench.streaming import streaming_phase
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.down()
         result["versions"]["pyspark"] = phases.get("spark", Phase("spark")).figures.get("spark", "not run")
+        equal = phases.get("spark_equal", Phase("spark_equal")).figures
+        result["versions"]["pyspark_equal_peer"] = equal.get("spark", "not run")
         result["phases"] = {name: asdict(p) for name, p in phases.items()}
         result["summary"] = summary(phases)
         result["seconds"] = round(time.monotonic() - started, 1)
@@ -137,10 +141,12 @@ def _run(stack: BenchStack, scale: Scale, phases: dict[str, Phase], only: set[st
     main_pipeline = stack.pipeline("water-meters")
     topic = main_pipeline.names.topics.readings
     loaded: dict[str, int] = {"records": 0}
+    kinds: dict[str, int] = {}
 
     def load(p: Phase) -> None:
         data = load_phase(p, stack.bootstrap, main_pipeline, scale.meters, scale.days, scale.seed)
         loaded["records"] = data.records
+        kinds.update(data.counts)
 
     def wanted(name: str) -> bool:
         return only is None or name in only
@@ -153,6 +159,12 @@ def _run(stack: BenchStack, scale: Scale, phases: dict[str, Phase], only: set[st
         ("batch", lambda p: batch_phase(p, stack, main_pipeline, FIRST_DAY, scale.days)),
         ("serving", lambda p: serving_phase(p, main_pipeline, FIRST_DAY, scale.serving_repeats)),
         ("spark", lambda p: spark_phase(p, stack, topic, n, scale.spark_max_offsets, scale.job_timeout_s)),
+        (
+            "spark_equal",
+            lambda p: spark_equal_phase(
+                p, stack, main_pipeline, n, kinds, scale.spark_max_offsets, scale.job_timeout_s
+            ),
+        ),
         (
             "naive",
             lambda p: naive_phase(
@@ -210,6 +222,8 @@ def summary(phases: dict[str, Phase]) -> dict[str, Any]:
     end_to_end = fig("streaming", "end_to_end_readings_per_s")
     spark = fig("spark", "readings_per_s")
     spark_e2e = fig("spark", "end_to_end_readings_per_s")
+    equal = fig("spark_equal", "readings_per_s")
+    equal_e2e = fig("spark_equal", "end_to_end_readings_per_s")
 
     def ratio(a: Any, b: Any) -> float | None:
         return round(float(a) / float(b), 3) if a and b else None
@@ -233,10 +247,17 @@ def summary(phases: dict[str, Phase]) -> dict[str, Any]:
         "spark_end_to_end_readings_per_s": spark_e2e,
         "meterflow_vs_spark_sustained": ratio(sustained, spark),
         "meterflow_vs_spark_end_to_end": ratio(end_to_end, spark_e2e),
+        "spark_equal_readings_per_s": equal,
+        "spark_equal_end_to_end_readings_per_s": equal_e2e,
+        "meterflow_vs_spark_equal_sustained": ratio(sustained, equal),
+        "meterflow_vs_spark_equal_end_to_end": ratio(end_to_end, equal_e2e),
+        "meterflow_vs_spark_equal_per_cpu_second": ratio(per_cpu_s("streaming"), per_cpu_s("spark_equal")),
+        "spark_equal_checks_pass": (fig("spark_equal", "verify") or {}).get("all_checks_pass"),
         "naive_readings_per_s": fig("naive", "readings_per_s"),
         "readings_per_cpu_second": {
             "meterflow": per_cpu_s("streaming"),
             "spark": per_cpu_s("spark"),
+            "spark_equal": per_cpu_s("spark_equal"),
             "naive": per_cpu_s("naive"),
         },
         "alert_latency_ms": {k: fig("latency", k) for k in ("p50_ms", "p95_ms", "p99_ms")},

@@ -22,9 +22,10 @@ def _artifact(jar: Path) -> str:
     return re.sub(r"-\d[\w.\-]*\.jar$", "", jar.name)
 
 
-def connector_jars(python: Path) -> list[Path]:
-    """spark-sql-kafka and its dependencies, minus what pyspark already ships (scala, hadoop, ...)."""
-    folder = cache_home() / "jars" / "spark"
+def connector_jars(python: Path, folder: Path | None = None) -> list[Path]:
+    """The jars in ``folder`` (default: spark-sql-kafka and its dependencies), minus what ``python``'s
+    pyspark already ships (scala, hadoop, ...)."""
+    folder = folder or cache_home() / "jars" / "spark"
     jars = sorted(folder.glob("*.jar"))
     if not jars:
         raise RuntimeError(f"no Spark connector jars in {folder}; run `make bench-deps`")
@@ -47,6 +48,7 @@ def spark_phase(phase: Phase, stack: BenchStack, topic: str, readings: int, max_
     jars = connector_jars(python)
     out = stack.home / "spark"
     log = stack.home / "logs" / "bench-spark.out"
+    log.parent.mkdir(parents=True, exist_ok=True)  # absent when the streaming phase did not run
     env = dict(os.environ, PYSPARK_PYTHON=str(python), PYSPARK_SUBMIT_ARGS="--driver-memory 3g pyspark-shell")
     command = [
         str(python),
