@@ -51,6 +51,7 @@ class Scale:
     naive_limit: int
     naive_max_s: float
     spark_max_offsets: int
+    spark_equal_budget_s: float
     serving_repeats: int
     job_timeout_s: float
 
@@ -66,6 +67,7 @@ FULL = Scale(
     naive_limit=2_000_000,
     naive_max_s=180,
     spark_max_offsets=500_000,
+    spark_equal_budget_s=600,
     serving_repeats=50,
     job_timeout_s=3600,
 )
@@ -80,6 +82,7 @@ SMOKE = Scale(
     naive_limit=1_000_000,
     naive_max_s=60,
     spark_max_offsets=100_000,
+    spark_equal_budget_s=0,
     serving_repeats=20,
     job_timeout_s=900,
 )
@@ -162,7 +165,14 @@ def _run(stack: BenchStack, scale: Scale, phases: dict[str, Phase], only: set[st
         (
             "spark_equal",
             lambda p: spark_equal_phase(
-                p, stack, main_pipeline, n, kinds, scale.spark_max_offsets, scale.job_timeout_s
+                p,
+                stack,
+                main_pipeline,
+                n,
+                kinds,
+                scale.spark_max_offsets,
+                scale.job_timeout_s,
+                scale.spark_equal_budget_s,
             ),
         ),
         (

@@ -357,6 +357,9 @@ def main() -> None:
     parser.add_argument("--jars", required=True)
     parser.add_argument("--max-offsets", type=int, default=500_000)
     parser.add_argument("--shuffle-partitions", type=int, default=2)
+    parser.add_argument(
+        "--max-seconds", type=float, default=0, help="stop the queries after this long (0: run to the end)"
+    )
     args = parser.parse_args()
     spec = json.loads(Path(args.spec).read_text())
     out = Path(args.out).absolute()
@@ -592,8 +595,17 @@ def main() -> None:
         .queryName("windows")
         .start(),
     ]
+    budget_hit = False
     for query in queries:
-        query.awaitTermination()
+        if args.max_seconds <= 0:
+            query.awaitTermination()
+            continue
+        remaining = max(1.0, args.max_seconds - (time.monotonic() - started))
+        if not query.awaitTermination(remaining):
+            budget_hit = True
+    if budget_hit:
+        for query in queries:
+            query.stop()
     seconds = time.monotonic() - started
     progress = {q.name: q.recentProgress for q in queries}
     snapshot = spark.sql(f"SELECT summary FROM {table}.snapshots ORDER BY committed_at DESC LIMIT 1").collect()
@@ -604,6 +616,7 @@ def main() -> None:
     result = {
         "session_s": round(session_s, 2),
         "seconds": round(seconds, 2),
+        "stopped_at_budget": budget_hit,
         "input_rows_per_query": {name: sum(p["numInputRows"] for p in ps) for name, ps in progress.items()},
         "batches_per_query": {name: len(ps) for name, ps in progress.items()},
         "dlq_by_reason": {k.removeprefix("dlq:"): v for k, v in sorted(sinks.counts.items()) if k.startswith("dlq:")},
