@@ -124,8 +124,25 @@ class Profiler:
         return out
 
 
+INCLUSIVE = {
+    "lake writer (Iceberg, Parquet)": "org.apache.iceberg.",
+    "parse and validate": "io.meterflow.stream.ReadingDeserializer",
+    "meter operator (all it calls)": "io.meterflow.stream.MeterOperator.",
+    "keyed state": "org.apache.flink.runtime.state.heap.CopyOnWriteStateMap",
+    "event-time timers": "org.apache.flink.streaming.api.operators.InternalTimerServiceImpl",
+    "window blocks (RowBinary)": "io.meterflow.stream.RowBinaryBlocks",
+    "exchange (serialize, network)": "org.apache.flink.runtime.io.network",
+    "checkpoint state serialization": "io.meterflow.stream.MeterStateSerializer",
+    "Kafka consumer": "org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer",
+    "Kafka producer": "org.apache.flink.kafka.shaded.org.apache.kafka.clients.producer",
+}
+"""Where the JVM's time goes, inclusively: a sample counts for a part when any frame of its stack
+belongs to it (so parts overlap: the meter operator calls the lake writer, which it chains to)."""
+
+
 def summarise_jfr(path: Path, top: int = 25) -> dict[str, Any]:
-    """Shares of JVM CPU samples by thread, by top frame, and by the first meterflow frame."""
+    """Shares of JVM CPU samples by thread, by top frame, by the first meterflow frame, and by the
+    parts of :data:`INCLUSIVE`."""
     result = subprocess.run(
         ["jfr", "print", "--json", "--events", "jdk.ExecutionSample", "--stack-depth", "64", str(path)],
         capture_output=True,
@@ -136,16 +153,20 @@ def summarise_jfr(path: Path, top: int = 25) -> dict[str, Any]:
     threads: Counter[str] = Counter()
     frames: Counter[str] = Counter()
     ours: Counter[str] = Counter()
+    parts: Counter[str] = Counter()
     for event in events:
         values = event["values"]
         thread = (values.get("sampledThread") or {}).get("javaName") or "?"
         threads[_thread_group(thread)] += 1
-        stack = (values.get("stackTrace") or {}).get("frames") or []
+        stack = [_frame(f) for f in (values.get("stackTrace") or {}).get("frames") or []]
         if stack:
-            frames[_frame(stack[0])] += 1
-        mine = next((_frame(f) for f in stack if _frame(f).startswith("io.meterflow.")), None)
+            frames[stack[0]] += 1
+        mine = next((f for f in stack if f.startswith("io.meterflow.")), None)
         if mine:
             ours[mine] += 1
+        for part, prefix in INCLUSIVE.items():
+            if any(f.startswith(prefix) for f in stack):
+                parts[part] += 1
     total = max(1, sum(threads.values()))
 
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:
@@ -154,6 +175,7 @@ def summarise_jfr(path: Path, top: int = 25) -> dict[str, Any]:
     return {
         "samples": total,
         "threads_pct": shares(threads),
+        "inclusive_pct": shares(parts),
         "top_frames_pct": shares(frames),
         "meterflow_frames_pct": shares(ours),
     }

@@ -15,9 +15,10 @@ replay, a restart or a re-sent record rewrites the same row; offsets are committ
 insert (a crash in between re-inserts the same versions).
 
 **Few inserts, alerts first.** Every insert makes a part (about 10 ms of engine CPU in chDB, more
-through a materialized view), so records wait to be written together: alerts at most 0.2 s,
-window results and counters at most 1 s (or until ``max_insert_bytes`` are held); meter metadata
-is written before any result it labels. Offsets are committed per partition up to what was
+through a materialized view, whatever its size), so records wait to be written together: window
+results and counters up to 1 s (or until ``max_insert_bytes`` are held); an alert after a quiet
+spell is written at once, a stream of them at most every 0.25 s; meter metadata is written before
+any result it labels. Offsets are committed per partition up to what was
 written. The embedded engine stays open for the sink's life
 (:class:`~meterflow_clickhouse.client.HeldSession`) and serves the readers (``meterflow sql``,
 the batch job, the report) from this process; window results are written in chunks of at most
@@ -75,7 +76,10 @@ class Route:
     row_binary: bool = False
     """Records are blocks of RowBinary rows of :data:`AGGREGATE_COLUMNS` (else one JSON object each)."""
     linger_s: float = 1.0
-    """Records wait at most this long to be written with others (every insert makes a part)."""
+    """Records wait up to this long to be written with others (every insert makes a part)."""
+    min_gap_s: float = 0.0
+    """Two inserts of this route are at least this far apart: the first record after a quiet spell
+    is written at once, a stream of them in a few inserts a second."""
     metadata: bool = False
     """Written before every result it labels (the enrichment views read it): meters."""
     tombstone_key: str | None = None
@@ -83,7 +87,7 @@ class Route:
 
 
 AGGREGATES = Route("readings_agg_queue", row_binary=True)
-ALERTS = Route("alerts_queue", linger_s=0.2)
+ALERTS = Route("alerts_queue", linger_s=0.0, min_gap_s=0.25)
 COUNTERS = Route("ingest_counters")
 METERS = Route("meters", linger_s=0.0, metadata=True, tombstone_key="meter_id")
 
@@ -135,6 +139,7 @@ class ServingSink:
         self._engine.client()  # open (and serve) the embedded engine for the life of the sink
         self._pending: dict[str, _Pending] = {topic: _Pending() for topic in routes}
         self._written: dict[tuple[str, int], int] = {}
+        self._last_write: dict[str, float] = {}
         self._committed: dict[tuple[str, int], int] = {}
         self._consumer = Consumer(
             {
@@ -198,8 +203,11 @@ class ServingSink:
             if self._pending[t].offsets
             and (
                 flush
-                or now - self._pending[t].since >= self.routes[t].linger_s
                 or self._pending[t].size >= self._max_insert_bytes
+                or (
+                    now - self._pending[t].since >= self.routes[t].linger_s
+                    and now - self._last_write.get(t, 0.0) >= self.routes[t].min_gap_s
+                )
             )
         ]
         if due and not set(due) <= set(self._metadata):
@@ -209,6 +217,7 @@ class ServingSink:
     def _write(self, topic: str) -> int:
         route, pending = self.routes[topic], self._pending[topic]
         self._pending[topic] = _Pending()
+        self._last_write[topic] = time.monotonic()
         written = 0
         if route.row_binary:
             for chunk in _chunks(pending.pieces, self._max_insert_bytes):
