@@ -55,7 +55,7 @@ def peer_spec(pipeline: BenchPipeline) -> dict[str, Any]:
                 "threshold": r.threshold,
                 "severity": r.severity,
             }
-            for r in spec.rules
+            for r in spec.threshold_rules()
         ],
         "window_ms": spec.windows.size_ms,
         "grace_ms": spec.windows.grace_ms,

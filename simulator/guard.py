@@ -15,9 +15,16 @@ from meterflow.spec.model import Condition, MeasurementSpec, RuleSpec
 from simulator.errors import SimulatorError
 
 
+def _threshold(rule: RuleSpec) -> float:
+    """The threshold of a threshold rule (guards only ever see those: ``spec.threshold_rules()``)."""
+    if rule.threshold is None or rule.condition is None:
+        raise SimulatorError(f"rule {rule.name} ({rule.kind}) has no threshold to guard against")
+    return rule.threshold
+
+
 def fires(rule: RuleSpec, value: float) -> bool:
     """True when ``value <condition> threshold`` holds, as the job evaluates it."""
-    t = rule.threshold
+    t = _threshold(rule)
     match Condition(rule.condition):
         case Condition.gt:
             return value > t
@@ -75,7 +82,7 @@ def build_guard(measurement: MeasurementSpec, rules: list[RuleSpec], decimals: i
     forbidden: list[float] = []
     fixed: float | None = None
     for rule in mine:
-        t = rule.threshold
+        t = _threshold(rule)
         match Condition(rule.condition):
             case Condition.gt:
                 high = min(high, t)
@@ -104,7 +111,7 @@ def build_guard(measurement: MeasurementSpec, rules: list[RuleSpec], decimals: i
 
 def trigger_value(guard: Guard, rule: RuleSpec) -> float | None:
     """A valid value just beyond ``rule``'s threshold, or None when no valid value triggers it."""
-    t, step, d = rule.threshold, guard.step, guard.decimals
+    t, step, d = _threshold(rule), guard.step, guard.decimals
     candidates = {
         Condition.gt: [round(t + step, d)],
         Condition.ge: [t],

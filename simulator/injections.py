@@ -130,6 +130,8 @@ class Injector:
             plan.extend((self.rng.randrange(span), len(plan), category, arg) for _ in range(n))
 
         for i, rule in enumerate(self.pipeline.spec.rules):
+            if rule.kind != "threshold" or rule.measurement is None:
+                continue  # stateful rules have injections of their own
             m = self.profile.index(rule.measurement)
             if m is None or trigger_value(self.profile.guards[m], rule) is None:
                 self.truth.untriggerable_rules.append(rule.name)
@@ -193,6 +195,7 @@ class Injector:
             self._next += 1
             if category == "trigger":
                 rule = self.pipeline.spec.rules[arg]
+                assert rule.measurement is not None
                 m = self.profile.index(rule.measurement)
                 assert m is not None
                 value = trigger_value(self.profile.guards[m], rule)

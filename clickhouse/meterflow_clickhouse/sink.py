@@ -87,7 +87,7 @@ class Route:
 
 
 AGGREGATES = Route("readings_agg_queue", row_binary=True)
-ALERTS = Route("alerts_queue", linger_s=0.0, min_gap_s=0.25)
+ALERTS = Route("alert_transitions_queue", linger_s=0.0, min_gap_s=0.25)
 COUNTERS = Route("ingest_counters")
 METERS = Route("meters", linger_s=0.0, metadata=True, tombstone_key="meter_id")
 

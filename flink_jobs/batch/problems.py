@@ -87,9 +87,9 @@ class Thresholds:
 
 def _rule_limit(pipeline: MeterPipeline, name: str, conditions: set[str]) -> tuple[float, str, str] | None:
     """The first alert rule on measurement ``name`` with one of ``conditions`` (rules name no series)."""
-    for rule in pipeline.spec.rules:
-        if rule.measurement == name and rule.condition in conditions:
-            return rule.threshold, rule.condition, rule.severity
+    for rule in pipeline.spec.threshold_rules():
+        if rule.measurement == name and rule.condition in conditions and rule.threshold is not None:
+            return rule.threshold, str(rule.condition), rule.severity
     return None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from meterflow.consumption import REGISTER_RESET_RATIO
 from meterflow.spec.durations import to_millis
-from meterflow.spec.model import MeasurementSpec, MeterPipeline
+from meterflow.spec.model import MeasurementSpec, MeterPipeline, RuleKind, RuleSpec, Severity
 from meterflow.spec.names import names_for
 from meterflow.stack.endpoints import IcebergLocation
 from meterflow_clickhouse.sink import AGGREGATE_COLUMNS
@@ -61,6 +61,26 @@ def range_text(m: MeasurementSpec) -> str:
     return f"[{low}, {high}]"
 
 
+def rule_plan(rule: RuleSpec) -> dict[str, Any]:
+    """One alert rule as the JVM reads it: times in milliseconds, clock times in minutes."""
+    return {
+        "name": rule.name,
+        "kind": RuleKind(rule.kind).value,
+        "measurement": rule.measurement,
+        "condition": rule.condition,
+        "threshold": rule.threshold,
+        "clear_threshold": rule.clear_threshold,
+        "for_ms": to_millis(rule.for_) if rule.for_ else 0,
+        "every_ms": to_millis(rule.every) if rule.every else 0,
+        "count": rule.count or 0,
+        "from_minute": rule.clock_minutes(rule.from_) if rule.from_ else 0,
+        "to_minute": rule.clock_minutes(rule.to) if rule.to else 0,
+        "nights": rule.nights or 0,
+        "escalate_after_ms": to_millis(rule.escalate_after) if rule.escalate_after else 0,
+        "severity": Severity(rule.severity).value,
+    }
+
+
 def job_plan(
     pipeline: MeterPipeline, kafka: KafkaEndpoint, lake: IcebergLocation, idle_timeout_ms: int
 ) -> dict[str, Any]:
@@ -86,16 +106,8 @@ def job_plan(
             }
             for m in spec.measurements
         ],
-        "rules": [
-            {
-                "name": r.name,
-                "measurement": r.measurement,
-                "condition": r.condition,
-                "threshold": r.threshold,
-                "severity": r.severity,
-            }
-            for r in spec.rules
-        ],
+        "rules": [rule_plan(r) for r in spec.rules],
+        "time_zone": spec.time_zone,
         "windows": {
             "size_ms": spec.windows.size_ms,
             "slide_ms": spec.windows.slide_ms,
@@ -118,6 +130,7 @@ def job_plan(
                 "aggregates": topics.aggregates,
                 "alerts": topics.alerts,
                 "counters": topics.counters,
+                "alert_commands": topics.alert_commands,
             },
             "transactional_id_prefix": f"meterflow-{pipeline.name}",
             "source_properties": dict(SOURCE_PROPERTIES),

@@ -26,6 +26,7 @@ KIND = "MeterPipeline"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9_./-]*$"
 RULE_NAME_PATTERN = r"^[A-Z][A-Z0-9_]*$"
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 K8S_QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
 MAX_MEASUREMENTS = 64
@@ -80,6 +81,16 @@ class Condition(str, Enum):
     le = "<="
     eq = "=="
     ne = "!="
+
+
+class RuleKind(str, Enum):
+    """What an alert rule watches (docs/alerts.md)."""
+
+    threshold = "threshold"
+    noData = "noData"  # noqa: N815 - the spec's camelCase value
+    continuousFlow = "continuousFlow"  # noqa: N815
+    nightFlow = "nightFlow"  # noqa: N815
+    stuck = "stuck"
 
 
 class Severity(str, Enum):
@@ -612,15 +623,179 @@ class WindowSpec(_Model):
 
 
 class RuleSpec(_Model):
-    """A threshold alert rule, evaluated on every valid reading in Flink SQL."""
+    """An alert rule: what opens an alert, and what resolves it (docs/alerts.md).
+
+    Every kind follows one lifecycle: an alert opens at its first breach, repeated breaches update
+    it (one active alert per meter, rule and series), it may escalate, and it resolves when the
+    condition clears. All times are event times, driven by the watermark, so a replay raises the
+    same alerts as the live run.
+    """
 
     name: Annotated[
         str, Field(description="Rule name, UPPER_SNAKE (e.g. HIGH_FLOW).", pattern=RULE_NAME_PATTERN, max_length=64)
     ]
-    measurement: Annotated[str, Field(description="Name of a measurement of spec.measurements.", max_length=64)]
-    condition: Annotated[Condition, Field(description="Comparison: value <condition> threshold.")]
-    threshold: Annotated[float, Field(description="The value compared with; within the measurement's min/max.")]
+    kind: Annotated[
+        RuleKind,
+        Field(
+            description=(
+                "threshold: a reading beyond a threshold; noData: silence for `for`; continuousFlow: consumption "
+                "in each of `count` consecutive intervals of `every`; nightFlow: flow through the night on "
+                "`nights` nights in a row; stuck: the same value for `for`."
+            )
+        ),
+    ] = RuleKind.threshold
+    measurement: Annotated[
+        str | None,
+        Field(
+            description="Name of a measurement of spec.measurements (noData: optional, the whole meter when unset).",
+            max_length=64,
+        ),
+    ] = None
+    condition: Annotated[Condition | None, Field(description="threshold: comparison, value <condition> threshold.")] = (
+        None
+    )
+    threshold: Annotated[
+        float | None,
+        Field(
+            description=(
+                "threshold: the value compared with, within the measurement's min/max; nightFlow: the smallest "
+                "step (consumption between two readings) that counts as flow."
+            )
+        ),
+    ] = None
+    clear_threshold: Annotated[
+        float | None,
+        Field(
+            description=(
+                "threshold: hysteresis: an open alert resolves only when the value is back beyond this "
+                "(e.g. opens above 500, clears below 400); unset: as soon as a reading no longer breaches."
+            )
+        ),
+    ] = None
+    for_: Annotated[
+        Duration | None,
+        Field(
+            alias="for", description="noData: how long a silence opens the alert; stuck: how long an unchanged value."
+        ),
+    ] = None
+    every: Annotated[
+        CelDuration | None,
+        Field(description="continuousFlow: the interval, a divisor of a day (e.g. 1h), in spec.timeZone's clock."),
+    ] = None
+    count: Annotated[
+        int | None, Field(ge=2, le=10_000, description="continuousFlow: consecutive flowing intervals that open it.")
+    ] = None
+    from_: Annotated[
+        str | None,
+        Field(alias="from", description="nightFlow: start of the night, HH:MM local time.", pattern=CLOCK_PATTERN),
+    ] = None
+    to: Annotated[
+        str | None,
+        Field(
+            description="nightFlow: end of the night, HH:MM local time (may be after midnight).", pattern=CLOCK_PATTERN
+        ),
+    ] = None
+    nights: Annotated[
+        int | None, Field(ge=1, le=366, description="nightFlow: consecutive flowing nights that open it.")
+    ] = None
+    escalate_after: Annotated[
+        Duration | None,
+        Field(
+            description=(
+                "Raise the severity one step (INFO → WARNING → CRITICAL) when the alert is still open and "
+                "unacknowledged this long after it opened."
+            )
+        ),
+    ] = None
     severity: Annotated[Severity, Field(description="INFO, WARNING or CRITICAL.")] = Severity.WARNING
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.kind != 'threshold' || (has(self.measurement) && has(self.condition) && has(self.threshold))",
+                    "a threshold rule needs measurement, condition and threshold",
+                    ".condition",
+                ),
+                cel(
+                    "!has(self.clearThreshold) || (self.kind == 'threshold' && (self.condition in ['>', '>='] ? "
+                    "self.clearThreshold <= self.threshold : self.condition in ['<', '<='] ? "
+                    "self.clearThreshold >= self.threshold : false))",
+                    "clearThreshold is for threshold rules with >, >=, < or <=, on the clear side of threshold",
+                    ".clearThreshold",
+                ),
+                cel(
+                    "!(self.kind in ['noData', 'stuck']) || has(self.for)",
+                    "noData and stuck rules need for (e.g. 26h)",
+                    ".for",
+                ),
+                cel(
+                    "self.kind == 'noData' || has(self.measurement)",
+                    "every rule but noData needs a measurement",
+                    ".measurement",
+                ),
+                cel(
+                    "self.kind != 'continuousFlow' || (has(self.every) && has(self.count) "
+                    "&& duration('24h') % duration(self.every) == duration('0s'))",
+                    "a continuousFlow rule needs every (a divisor of 24h) and count",
+                    ".every",
+                ),
+                cel(
+                    "self.kind != 'nightFlow' || (has(self.from) && has(self.to) && has(self.threshold) "
+                    "&& has(self.nights) && self.from != self.to)",
+                    "a nightFlow rule needs from, to (different), threshold and nights",
+                    ".from",
+                ),
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _fields_fit_the_kind(self) -> RuleSpec:
+        kind = self.kind
+        if kind == RuleKind.threshold.value:
+            for name, value in (("measurement", self.measurement), ("condition", self.condition)):
+                if value is None:
+                    raise ValueError(f"{name}: is required for a threshold rule")
+            if self.threshold is None:
+                raise ValueError("threshold: is required for a threshold rule")
+        elif self.measurement is None and kind != RuleKind.noData.value:
+            raise ValueError(f"measurement: is required for a {kind} rule")
+        if self.clear_threshold is not None:
+            if kind != RuleKind.threshold.value or self.condition not in (">", ">=", "<", "<="):
+                raise ValueError("clearThreshold: is for threshold rules with >, >=, < or <=; remove it")
+            above = self.condition in (">", ">=")
+            threshold = self.threshold or 0.0
+            if (self.clear_threshold > threshold) if above else (self.clear_threshold < threshold):
+                raise ValueError(
+                    f"clearThreshold: {self.clear_threshold:g} must lie on the clear side of threshold "
+                    f"{self.threshold:g} for condition {self.condition}"
+                )
+        if kind in (RuleKind.noData.value, RuleKind.stuck.value) and self.for_ is None:
+            raise ValueError(f"for: is required for a {kind} rule (e.g. 26h)")
+        if kind == RuleKind.continuousFlow.value:
+            if self.every is None or self.count is None:
+                raise ValueError("every: and count: are required for a continuousFlow rule (e.g. 1h and 24)")
+            if 86_400_000 % to_millis(self.every) != 0:
+                raise ValueError(f"every: {self.every} must divide a day (e.g. 15m, 1h, 2h)")
+        if kind == RuleKind.nightFlow.value:
+            required: dict[str, object] = {
+                "from": self.from_,
+                "to": self.to,
+                "threshold": self.threshold,
+                "nights": self.nights,
+            }
+            for name, given in required.items():
+                if given is None:
+                    raise ValueError(f"{name}: is required for a nightFlow rule")
+            if self.from_ == self.to:
+                raise ValueError(f"to: {self.to} equals from; a night needs a length")
+        return self
+
+    def clock_minutes(self, text: str) -> int:
+        """``"02:30"`` → 150."""
+        hours, minutes = text.split(":")
+        return int(hours) * 60 + int(minutes)
 
 
 class ClickHouseSink(_Model):
@@ -802,7 +977,9 @@ class MeterPipelineSpec(_Model):
         ),
     ]
     windows: Annotated[WindowSpec, Field(description="Event-time windows.")] = WindowSpec()
-    rules: Annotated[list[RuleSpec], Field(description="Threshold alert rules.", max_length=MAX_RULES)] = []
+    rules: Annotated[
+        list[RuleSpec], Field(description="Alert rules (threshold and stateful kinds).", max_length=MAX_RULES)
+    ] = []
     sinks: Annotated[SinksSpec, Field(description="ClickHouse and Iceberg.")] = SinksSpec()
     batch: Annotated[BatchSpec, Field(description="The scheduled batch recompute.")] = BatchSpec()
     flink: Annotated[FlinkSpec, Field(description="Flink job settings.")] = FlinkSpec()
@@ -816,14 +993,27 @@ class MeterPipelineSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "self.rules.all(r, self.measurements.exists(m, m.name == r.measurement))",
+                    "self.rules.all(r, !has(r.measurement) || self.measurements.exists(m, m.name == r.measurement))",
                     "every rule's measurement must be one of spec.measurements",
                     ".rules",
                 ),
                 cel(
-                    "self.rules.all(r, self.measurements.all(m, m.name != r.measurement || "
+                    "self.rules.all(r, r.kind != 'threshold' || !has(r.threshold) || self.measurements.all(m, "
+                    "m.name != r.measurement || "
                     "((!has(m.min) || r.threshold >= m.min) && (!has(m.max) || r.threshold <= m.max))))",
-                    "every rule's threshold must lie within its measurement's min and max",
+                    "every threshold rule's threshold must lie within its measurement's min and max",
+                    ".rules",
+                ),
+                cel(
+                    "self.rules.all(r, !(r.kind in ['continuousFlow', 'nightFlow']) || self.measurements.all(m, "
+                    "m.name != r.measurement || m.kind in ['interval', 'register']))",
+                    "continuousFlow and nightFlow rules watch an interval or register measurement (consumption)",
+                    ".rules",
+                ),
+                cel(
+                    "self.rules.all(r, r.kind != 'stuck' || self.measurements.all(m, "
+                    "m.name != r.measurement || m.kind in ['register', 'gauge']))",
+                    "stuck rules watch a register or gauge measurement",
                     ".rules",
                 ),
                 cel(
@@ -871,21 +1061,47 @@ class MeterPipelineSpec(_Model):
             if rule.name in rule_names:
                 raise ValueError(f"rules[{i}].name: {rule.name} is used twice; rule names must be unique")
             rule_names.add(rule.name)
+            if rule.measurement is None:
+                continue
             if rule.measurement not in names:
                 raise ValueError(
                     f"rules[{i}].measurement: {rule.measurement!r} is not a measurement of this pipeline; "
                     f"use one of {sorted(names)}"
                 )
             for m in self.measurements:
-                if m.name == rule.measurement and not m.accepts(rule.threshold):
+                if m.name != rule.measurement:
+                    continue
+                if (
+                    rule.kind == RuleKind.threshold.value
+                    and rule.threshold is not None
+                    and not m.accepts(rule.threshold)
+                ):
                     raise ValueError(
                         f"rules[{i}].threshold: {rule.threshold:g} lies outside {m.name}'s valid range "
                         f"[{m.min if m.min is not None else '-inf'}, {m.max if m.max is not None else 'inf'}]; "
                         "no valid reading could trigger it"
                     )
+                flows = (RuleKind.continuousFlow.value, RuleKind.nightFlow.value)
+                if rule.kind in flows and m.kind not in (
+                    MeasurementKind.interval.value,
+                    MeasurementKind.register.value,
+                ):
+                    raise ValueError(
+                        f"rules[{i}].measurement: {m.name} is a {m.kind}; a {rule.kind} rule watches consumption "
+                        "(an interval or register measurement)"
+                    )
+                if rule.kind == RuleKind.stuck.value and m.kind == MeasurementKind.interval.value:
+                    raise ValueError(
+                        f"rules[{i}].measurement: {m.name} is an interval measurement; a stuck rule watches a "
+                        "register or gauge"
+                    )
         if self.source.mqtt is not None:
             self.wide_targets()
         return self
+
+    def threshold_rules(self) -> list[RuleSpec]:
+        """The rules of kind threshold (the ones a single reading can breach)."""
+        return [r for r in self.rules if r.kind == RuleKind.threshold.value]
 
     def wide_targets(self) -> list[tuple[str, MeasurementSpec]]:
         """``(payload key, measurement)`` of every field of a wide MQTT payload, in the manifest's order."""

@@ -18,7 +18,8 @@ def sql_identifier(name: str) -> str:
 
 @dataclass(frozen=True)
 class Topics:
-    """The Kafka topics of a pipeline: the five of the contract, plus the internal counters."""
+    """The Kafka topics of a pipeline: the five of the contract, the internal counters, and people's
+    actions on alerts (acknowledge, resolve), which the streaming job reads."""
 
     readings: str
     dlq: str
@@ -26,9 +27,10 @@ class Topics:
     alerts: str
     meters: str
     counters: str
+    alert_commands: str
 
     def all(self) -> list[str]:
-        return [self.readings, self.dlq, self.aggregates, self.alerts, self.meters, self.counters]
+        return [self.readings, self.dlq, self.aggregates, self.alerts, self.meters, self.counters, self.alert_commands]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ def names_for(pipeline: MeterPipeline) -> PipelineNames:
             alerts=f"{name}.alerts",
             meters=f"{name}.meters",
             counters=f"{name}.counters",
+            alert_commands=f"{name}.alert-commands",
         ),
         clickhouse_database=sinks.clickhouse.database or sql_identifier(name),
         iceberg_namespace=namespace,

@@ -25,7 +25,8 @@ class TopicPlan:
 
 
 def topic_plan(pipeline: MeterPipeline) -> list[TopicPlan]:
-    """Readings, dead letters, aggregates, alerts, meters (compacted) and counters (compacted).
+    """Readings, dead letters, aggregates, alerts, meters (compacted), counters (compacted) and
+    alert commands.
 
     ``<name>.counters`` is internal: the streaming job's ingest counters on their way to
     ClickHouse (see docs/architecture.md).
@@ -42,4 +43,5 @@ def topic_plan(pipeline: MeterPipeline) -> list[TopicPlan]:
         TopicPlan(topics.alerts, "alerts", p, r, dict(retention)),
         TopicPlan(topics.meters, "meters", 1, r, dict(compacted)),
         TopicPlan(topics.counters, "counters", 1, r, dict(compacted)),
+        TopicPlan(topics.alert_commands, "alert-commands", 1, r, dict(retention)),
     ]

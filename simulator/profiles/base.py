@@ -99,7 +99,7 @@ class Profile(ABC):
         self.clock = LocalClock(pipeline.spec.time_zone)
         self.modelled = [self._model_for(m) for m in self.measurements]
         self.guards: list[Guard] = [
-            build_guard(m, list(pipeline.spec.rules), model.decimals)
+            build_guard(m, pipeline.spec.threshold_rules(), model.decimals)
             for m, model in zip(self.measurements, self.modelled, strict=True)
         ]
         self.meters: list[MeterInfo] = self.make_meters(meters, registry_rng)

@@ -121,7 +121,7 @@ def test_example_creates_exactly_its_children(
     assert any(r == "JobFailed" for r, _ in reasons)
 
     # nothing rendered twice, nothing else created
-    assert len(cluster.topics()) == 6
+    assert len(cluster.topics()) == 7
     assert len(cluster.flink_deployments()) == 1
 
     if name == "water-meters":
@@ -238,7 +238,7 @@ def test_killed_mid_reconcile_converges_without_duplicates(
     assert sorted(children["topics"]) == sorted(
         t.name for t in topic_plan(parse_manifest(cluster.pipeline("water-meters")))
     )
-    assert len(cluster.topics()) == 6, f"killed with {killed_with} (topics, deployments)"
+    assert len(cluster.topics()) == 7, f"killed with {killed_with} (topics, deployments)"
     assert list(cluster.flink_deployments()) == ["water-meters-streaming"]
     assert list(cluster.config_maps("water-meters")) == ["water-meters-pipeline"]
     finalizers = (cluster.pipeline("water-meters") or {})["metadata"]["finalizers"]

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.k8s]
 
 
 def _created(cluster: Cluster, name: str) -> str:
-    until(lambda: len(cluster.topics(name)) == 6 and cluster.flink_deployments(name), what=f"children of {name}")
+    until(lambda: len(cluster.topics(name)) == 7 and cluster.flink_deployments(name), what=f"children of {name}")
     cluster.wait_condition(name, "SchemaReady", "True")
     return str((cluster.pipeline(name) or {})["metadata"]["uid"])
 
@@ -34,7 +34,7 @@ def test_delete_with_retain_keeps_topics_and_data(cluster: Cluster, operator: Ko
     until(lambda: cluster.pipeline("water-meters") is None, timeout=30, what="the finalizer to let go")
 
     topics = cluster.topics("water-meters")
-    assert len(topics) == 6
+    assert len(topics) == 7
     for topic in topics.values():  # released: garbage collection would keep them
         assert not topic["metadata"].get("ownerReferences"), topic["metadata"]["name"]
     # compute goes with the pipeline: still owned, so garbage collection would delete it

@@ -103,14 +103,14 @@ def test_operator_runs_with_least_privilege(cluster: Cluster, tmp_path: Path) ->
         sinks["clickhouse"] = {"secretRef": {"name": "clickhouse", "key": "dsn"}}
         cluster.create_secret("clickhouse", {"dsn": f"chdb://{tmp_path / 'clickhouse'}"})
         cluster.apply(example("water-meters", ns, sinks, retention="Delete"))
-        until(lambda: len(cluster.topics("water-meters")) == 6, what="topics created by the service account")
+        until(lambda: len(cluster.topics("water-meters")) == 7, what="topics created by the service account")
         cluster.wait_condition("water-meters", "SchemaReady", "True")
         until(lambda: cluster.flink_deployments("water-meters"), what="the FlinkDeployment")
         # a pipeline over MQTT: its bridge Deployment and ServiceAccount, created and deleted by the account
         building = example("smart-building-mqtt", ns, sinks_in(tmp_path / "building"), retention="Delete")
         building["spec"]["source"]["mqtt"]["url"] = "mqtt://mosquitto:1883"
         cluster.apply(building)
-        until(lambda: len(cluster.topics("smart-building-mqtt")) == 6, what="the MQTT pipeline's topics")
+        until(lambda: len(cluster.topics("smart-building-mqtt")) == 7, what="the MQTT pipeline's topics")
         cluster.mark_topics_ready("smart-building-mqtt")
         cluster.wait_condition("smart-building-mqtt", "BridgeReady", "False", "WaitingForPods")
         for name in ("water-meters", "smart-building-mqtt"):

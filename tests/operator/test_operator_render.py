@@ -392,7 +392,7 @@ def test_rfc3339() -> None:
 @pytest.mark.parametrize("name", ["water-meters", "smart-building", "household-power", "smart-building-mqtt"])
 def test_every_example_renders(name: str) -> None:
     p = pipeline(name)
-    assert len(render_topics(p)) == 6
+    assert len(render_topics(p)) == 7
     assert render_flink_deployment(p, SETTINGS)["metadata"]["name"] == f"{name}-streaming"
     assert load_manifest(REPO / "examples" / f"{name}.yaml").name == name
 

@@ -129,6 +129,9 @@ def _windows(pipeline: MeterPipeline, readings: list[dict[str, Any]]) -> dict[Ke
 
 
 def _alerts(pipeline: MeterPipeline, readings: list[dict[str, Any]]) -> set[tuple[str, str, str, datetime]]:
+    """The threshold alerts' episodes, by the time each opened: walking every unique reading in
+    arrival order, a breach opens an episode unless one is open, a reading that does not breach
+    closes it (no clearThreshold in these manifests)."""
     compare = {
         ">": lambda a, b: a > b,
         ">=": lambda a, b: a >= b,
@@ -137,11 +140,20 @@ def _alerts(pipeline: MeterPipeline, readings: list[dict[str, Any]]) -> set[tupl
         "==": lambda a, b: a == b,
         "!=": lambda a, b: a != b,
     }
+    rules = [r for r in pipeline.spec.rules if r.kind == "threshold"]
+    open_since: dict[tuple[str, str, str], datetime] = {}
     alerts = set()
     for r in readings:
-        for rule in pipeline.spec.rules:
-            if r["measurement_type"] == rule.measurement and compare[rule.condition](float(r["value"]), rule.threshold):
-                alerts.add((r["meter_id"], rule.name, r["series"], r["at"]))
+        for rule in rules:
+            if r["measurement_type"] != rule.measurement:
+                continue
+            key = (r["meter_id"], rule.name, r["series"])
+            if compare[rule.condition](float(r["value"]), rule.threshold):
+                if key not in open_since:
+                    open_since[key] = r["at"]
+                    alerts.add((*key, r["at"]))
+            else:
+                open_since.pop(key, None)
     return alerts
 
 

@@ -51,17 +51,47 @@ def test_windows_and_the_watermark_grace() -> None:
 
 def test_rules_are_data() -> None:
     plan = job_plan(unique_pipeline("water-meters"), KAFKA, LAKE, idle_timeout_ms=0)
-    assert plan["rules"] == [
-        {"name": "HIGH_FLOW", "measurement": "Pulse1", "condition": ">", "threshold": 500.0, "severity": "WARNING"},
-        {"name": "LOW_BATTERY", "measurement": "Battery", "condition": "<", "threshold": 3.0, "severity": "CRITICAL"},
+    none = {"clear_threshold": None, "for_ms": 0, "every_ms": 0, "count": 0, "from_minute": 0, "to_minute": 0}
+    none |= {"nights": 0, "escalate_after_ms": 0}
+    assert plan["rules"][:3] == [
+        {"name": "HIGH_FLOW", "kind": "threshold", "measurement": "Pulse1", "condition": ">", "threshold": 500.0}
+        | none
+        | {"severity": "WARNING"},
+        {"name": "LOW_BATTERY", "kind": "threshold", "measurement": "Battery", "condition": "<", "threshold": 3.0}
+        | none
+        | {"severity": "CRITICAL"},
         {
             "name": "HIGH_TEMPERATURE",
+            "kind": "threshold",
             "measurement": "DeviceTemperature",
             "condition": ">",
             "threshold": 50.0,
-            "severity": "WARNING",
-        },
+        }
+        | none
+        | {"severity": "WARNING"},
     ]
+    assert plan["time_zone"] == "Australia/Brisbane"
+
+
+def test_stateful_rules_in_milliseconds_and_minutes() -> None:
+    rules = [
+        {"name": "SILENT", "kind": "noData", "for": "26h", "escalateAfter": "2d"},
+        {"name": "LEAK", "kind": "continuousFlow", "measurement": "Pulse1", "every": "1h", "count": 24},
+        {"name": "NIGHT", "kind": "nightFlow", "measurement": "Pulse1", "from": "23:30", "to": "05:00"}
+        | {"threshold": 0, "nights": 3},
+        {"name": "STUCK", "kind": "stuck", "measurement": "Pulse1_Total", "for": "48h", "severity": "CRITICAL"},
+    ]
+    plan = job_plan(unique_pipeline("water-meters", rules=rules), KAFKA, LAKE, idle_timeout_ms=0)
+    silent, leak, night, stuck = plan["rules"]
+    assert (silent["kind"], silent["measurement"], silent["for_ms"], silent["escalate_after_ms"]) == (
+        "noData",
+        None,
+        26 * 3_600_000,
+        2 * 86_400_000,
+    )
+    assert (leak["every_ms"], leak["count"]) == (3_600_000, 24)
+    assert (night["from_minute"], night["to_minute"], night["nights"], night["threshold"]) == (23 * 60 + 30, 300, 3, 0)
+    assert (stuck["for_ms"], stuck["severity"]) == (48 * 3_600_000, "CRITICAL")
 
 
 def test_names_limits_and_the_lake() -> None:
@@ -74,6 +104,7 @@ def test_names_limits_and_the_lake() -> None:
         "aggregates": f"{name}.aggregates",
         "alerts": f"{name}.alerts",
         "counters": f"{name}.counters",
+        "alert_commands": f"{name}.alert-commands",
     }
     assert (plan["kafka"]["group_id"], plan["kafka"]["transactional_id_prefix"]) == (
         "meterflow.test",

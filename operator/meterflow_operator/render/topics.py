@@ -18,7 +18,7 @@ STRIMZI_CLUSTER_LABEL = "strimzi.io/cluster"
 
 
 def render_topics(pipeline: MeterPipeline) -> list[dict[str, Any]]:
-    """One KafkaTopic per planned topic: readings, dlq, aggregates, alerts, meters, counters."""
+    """One KafkaTopic per planned topic: readings, dlq, aggregates, alerts, meters, counters, alert-commands."""
     return [render_topic(pipeline, plan) for plan in topic_plan(pipeline)]
 
 

@@ -6,17 +6,27 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonGenerator;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.flink.util.Collector;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * How each output becomes a Kafka record: dead letters, alerts and counters as JSON (few, and
- * read by people and downstream systems), window results as RowBinary blocks (many).
+ * How each output becomes a Kafka record — dead letters, alert transitions and counters as JSON
+ * (few, and read by people and downstream systems), window results as RowBinary blocks (many) —
+ * and how people's alert commands are read.
  */
 final class KafkaRecords {
     private static final JsonFactory JSON = new JsonFactory();
+    private static final Logger LOG = LoggerFactory.getLogger(KafkaRecords.class);
 
     private KafkaRecords() {}
 
@@ -72,8 +82,8 @@ final class KafkaRecords {
         }
     }
 
-    /** {@code <name>.alerts}: one breach, keyed by meter (ClickHouse labels it with the meter's metadata). */
-    static final class Alerts implements KafkaRecordSerializationSchema<Alert> {
+    /** {@code <name>.alerts}: one transition of one alert, keyed by meter (ClickHouse adds the meter's labels). */
+    static final class Alerts implements KafkaRecordSerializationSchema<AlertEvent> {
         private static final long serialVersionUID = 1L;
         private final String topic;
         private final Plan plan;
@@ -84,23 +94,77 @@ final class KafkaRecords {
         }
 
         @Override
-        public ProducerRecord<byte[], byte[]> serialize(Alert a, KafkaSinkContext context, Long timestamp) {
-            Plan.Measurement m = plan.measurements[a.measurement];
-            Plan.Rule rule = m.rules.get(a.rule);
+        public ProducerRecord<byte[], byte[]> serialize(AlertEvent a, KafkaSinkContext context, Long timestamp) {
+            Plan.Slot slot = plan.slots[a.slot];
+            Plan.Measurement m = slot.measurement < 0 ? null : plan.measurements[slot.measurement];
+            Plan.Rule rule = slot.rule;
             byte[] value = json(g -> {
+                g.writeStringField("alert_id", a.alertId);
+                g.writeStringField("transition", a.transition);
+                g.writeStringField("at", iso(a.at));
                 g.writeStringField("meter_id", a.meterId);
                 g.writeStringField("rule", rule.name);
-                g.writeStringField("series", m.series);
-                g.writeStringField("event_time", iso(a.eventTime));
-                g.writeStringField("severity", rule.severity);
-                g.writeStringField("measurement_type", m.name);
-                g.writeStringField("unit", m.unit);
-                g.writeNumberField("value", a.value);
-                g.writeStringField("condition", rule.condition);
-                g.writeNumberField("threshold", rule.threshold);
-                g.writeBooleanField("late", a.late);
+                g.writeStringField("kind", rule.kind.spec());
+                g.writeStringField("series", m == null ? "" : m.series);
+                g.writeStringField("measurement_type", m == null ? "" : m.name);
+                g.writeStringField("unit", m == null ? "" : m.unit);
+                g.writeStringField("severity", Plan.Rule.SEVERITIES[a.severity]);
+                g.writeStringField("state", a.open ? "OPEN" : "RESOLVED");
+                g.writeStringField("event_time", iso(a.openedAt));
+                g.writeStringField("last_seen", iso(a.lastSeen));
+                if (a.resolvedAt != AlertState.NONE) {
+                    g.writeStringField("resolved_at", iso(a.resolvedAt));
+                }
+                g.writeNumberField("breaches", a.breaches);
+                g.writeNumberField("value", a.firstValue);
+                g.writeNumberField("transition_value", a.value);
+                g.writeNumberField("last_value", a.lastValue);
+                g.writeNumberField("peak_value", a.peakValue);
+                g.writeStringField("condition", rule.condition == null ? "" : rule.condition);
+                g.writeNumberField("threshold", Double.isNaN(rule.threshold) ? 0.0 : rule.threshold);
+                g.writeBooleanField("escalated", a.escalated);
+                if (a.ackBy != null) {
+                    g.writeStringField("acknowledged_by", a.ackBy);
+                    g.writeStringField("acknowledged_at", iso(a.ackAt));
+                }
+                if (a.resolvedBy != null) {
+                    g.writeStringField("by", a.resolvedBy);
+                } else if (AlertRules.ACKNOWLEDGED.equals(a.transition)) {
+                    g.writeStringField("by", a.ackBy);
+                }
+                g.writeStringField("detail", a.detail == null ? "" : a.detail);
             });
             return new ProducerRecord<>(topic, null, null, a.meterId.getBytes(StandardCharsets.UTF_8), value);
+        }
+    }
+
+    /** {@code <name>.alert-commands}: a person's action, as {@code meterflow alerts ack|resolve} writes it. */
+    static final class Commands implements KafkaRecordDeserializationSchema<AlertCommand> {
+        private static final long serialVersionUID = 1L;
+        private transient ObjectMapper mapper;
+
+        @Override
+        public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<AlertCommand> out) {
+            if (mapper == null) {
+                mapper = new ObjectMapper();
+            }
+            try {
+                JsonNode node = mapper.readTree(record.value());
+                AlertCommand c = new AlertCommand();
+                c.meterId = node.get("meter_id").asText();
+                c.alertId = node.get("alert_id").asText();
+                c.action = node.get("action").asText();
+                c.by = node.path("by").asText("");
+                c.at = node.path("at_ms").asLong(record.timestamp());
+                out.collect(c);
+            } catch (IOException | NullPointerException e) {
+                LOG.warn("skipped an alert command at offset {} that is not one: {}", record.offset(), e.getMessage());
+            }
+        }
+
+        @Override
+        public TypeInformation<AlertCommand> getProducedType() {
+            return TypeInformation.of(AlertCommand.class);
         }
     }
 

@@ -3,13 +3,13 @@ package io.meterflow.stream;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.runtime.state.VoidNamespace;
-import org.apache.flink.runtime.state.heap.HeapKeyedStateBackend;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.runtime.state.heap.HeapKeyedStateBackend;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.InternalTimer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
-import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.operators.Triggerable;
+import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
@@ -19,29 +19,31 @@ import org.apache.flink.util.OutputTag;
 
 /**
  * The speed layer's per-meter work, keyed by meter id, in one operator and one state access per
- * reading.
+ * reading; its second input is people's actions on alerts (acknowledge, resolve).
  *
  * <p>Semantics (docs/architecture.md states them for users):
  * <ul>
  *   <li><b>Duplicates</b>: the first of equal (meter, measurement, series, event time) wins; an
  *       identity is remembered for {@code dedup_ttl_ms} after its arrival.
  *   <li><b>Late</b>: a reading at or behind the watermark when it arrives here. It is kept out of
- *       every window and register step, counted, and still written to the lake with late = true.
+ *       every window, register step and consumption rule, counted, and still written to the lake
+ *       with late = true.
  *   <li><b>Windows</b>: tumbling or hopping, aligned to the epoch, closed (emitted once) when the
  *       watermark passes their end.
  *   <li><b>Registers</b>: consumption is the step from the previous on-time reading in event-time
  *       order (steps are taken as the watermark passes the readings); a fall to at most
  *       {@code register_reset_ratio} of the previous value is a reset, counted from zero.
- *   <li><b>Alerts</b>: every unique reading (late ones too) is compared with its measurement's rules.
+ *   <li><b>Alerts</b>: the rules and their lifecycle are {@link AlertRules}'.
  * </ul>
- * Main output: lake rows (Iceberg); side outputs: closed windows, alerts, counter increments.
+ * Main output: lake rows (Iceberg); side outputs: closed windows, alert transitions, counter
+ * increments.
  */
 public final class MeterOperator extends AbstractStreamOperator<RowData>
-        implements OneInputStreamOperator<Reading, RowData>, Triggerable<String, VoidNamespace> {
+        implements TwoInputStreamOperator<Reading, AlertCommand, RowData>, Triggerable<String, VoidNamespace> {
     private static final long serialVersionUID = 1L;
 
     static final OutputTag<WindowResult> WINDOWS = new OutputTag<>("windows") {};
-    static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts") {};
+    static final OutputTag<AlertEvent> ALERTS = new OutputTag<>("alerts") {};
     static final OutputTag<CounterDelta> COUNTS = new OutputTag<>("meter-counts") {};
 
     private final Plan plan;
@@ -51,13 +53,19 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
     private transient boolean stateWritesInPlace;
     private transient InternalTimerService<VoidNamespace> timers;
     private transient CounterBuffer counts;
+    private transient AlertRules rules;
+    private transient AlertRules.Effects effects;
     private transient String[] keys;
     private transient StringData[] names;
     private transient StringData[] series;
     private transient StringData[] units;
     private transient Plan.Kind[] kinds;
+    /** Measurements whose readings are taken in event-time order: registers, and those with stuck rules. */
+    private transient boolean[] ordered;
+    /** Measurements whose consumption a flow rule watches. */
+    private transient boolean[] flowWatched;
     private transient StreamRecord<WindowResult> windowRecord;
-    private transient StreamRecord<Alert> alertRecord;
+    private transient StreamRecord<AlertEvent> alertRecord;
     private transient StreamRecord<CounterDelta> countRecord;
 
     public MeterOperator(Plan plan) {
@@ -72,12 +80,27 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
         stateWritesInPlace = getKeyedStateBackend() instanceof HeapKeyedStateBackend;
         timers = getInternalTimerService("windows", VoidNamespaceSerializer.INSTANCE, this);
         counts = new CounterBuffer();
+        rules = new AlertRules(plan);
+        alertRecord = new StreamRecord<>(null);
+        effects = new AlertRules.Effects() {
+            @Override
+            public void emit(AlertEvent event) {
+                output.collect(ALERTS, alertRecord.replace(event, event.at));
+            }
+
+            @Override
+            public void wakeAt(long eventTime) {
+                timers.registerEventTimeTimer(VoidNamespace.INSTANCE, eventTime);
+            }
+        };
         int n = plan.measurements.length;
         keys = new String[n];
         names = new StringData[n];
         series = new StringData[n];
         units = new StringData[n];
         kinds = new Plan.Kind[n];
+        ordered = new boolean[n];
+        flowWatched = new boolean[n];
         for (int i = 0; i < n; i++) {
             Plan.Measurement m = plan.measurements[i];
             keys[i] = (m.name + "|" + m.series).intern();
@@ -85,14 +108,21 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
             series[i] = StringData.fromString(m.series);
             units[i] = StringData.fromString(m.unit);
             kinds[i] = m.kind;
+            ordered[i] = m.kind == Plan.Kind.REGISTER;
+            for (Plan.Slot slot : m.slots) {
+                ordered[i] |= slot.rule.kind == Plan.RuleKind.STUCK;
+                flowWatched[i] |= slot.rule.kind == Plan.RuleKind.CONTINUOUS_FLOW
+                        || slot.rule.kind == Plan.RuleKind.NIGHT_FLOW;
+            }
         }
         windowRecord = new StreamRecord<>(null);
-        alertRecord = new StreamRecord<>(null);
         countRecord = new StreamRecord<>(null);
     }
 
+    // ------------------------------------------------------------------ readings
+
     @Override
-    public void processElement(StreamRecord<Reading> element) throws Exception {
+    public void processElement1(StreamRecord<Reading> element) throws Exception {
         Reading r = element.getValue();
         long now = getProcessingTimeService().getCurrentProcessingTime();
         MeterState meter = state.value();
@@ -109,15 +139,24 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
         boolean late = r.eventTime <= timers.currentWatermark();
         counts.add(late ? "late" : "on_time", r.ingestTime);
         output.collect(element.replace(lakeRow(r, late)));
-        for (int k = 0; k < plan.measurements[m].rules.size(); k++) {
-            if (plan.measurements[m].rules.get(k).matches(r.value)) {
-                emitAlert(r, k, late);
-            }
-        }
+        rules.onReading(r.meterId, meter, m, r.eventTime, r.value, effects);
         if (!late) {
             addToWindows(s, m, r.eventTime, r.value);
+            if (kinds[m] == Plan.Kind.INTERVAL && flowWatched[m]) {
+                rules.onConsumption(r.meterId, meter, m, r.eventTime, r.value, effects);
+            }
         }
         save(meter, created);
+    }
+
+    @Override
+    public void processElement2(StreamRecord<AlertCommand> element) throws Exception {
+        AlertCommand command = element.getValue();
+        MeterState meter = state.value();
+        if (meter != null) {
+            rules.onCommand(command.meterId, meter, command, effects);
+            save(meter, false);
+        }
     }
 
     private void save(MeterState meter, boolean created) throws Exception {
@@ -141,10 +180,12 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
                 s.addConsumption(w, value);
             }
         }
-        if (kinds[m] == Plan.Kind.REGISTER) {
+        if (ordered[m]) {
             s.addPending(t, value);
         }
     }
+
+    // ------------------------------------------------------------------ the watermark passes
 
     @Override
     public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
@@ -153,45 +194,61 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
         if (meter == null) {
             return;
         }
+        String meterId = timer.getKey();
         for (int m = 0; m < meter.series.length; m++) {
             SeriesState s = meter.series[m];
             if (s == null) {
                 continue;
             }
             if (s.pending > 0) {
-                takeRegisterSteps(s, fire);
+                takeOrdered(meterId, meter, m, s, fire);
             }
             for (int w = s.windows - 1; w >= 0; w--) {
                 if (s.wStart[w] + plan.windowSizeMs - 1 <= fire) {
-                    emitWindow(timer.getKey(), m, s, w, fire);
+                    emitWindow(meterId, m, s, w, fire);
                     s.removeWindow(w);
                 }
             }
         }
+        // A drain moves the watermark to the end of time: windows close, but no silence, interval,
+        // night or escalation has really happened (the next run resumes from a savepoint before it).
+        if (rules.any() && timers.currentWatermark() != Long.MAX_VALUE) {
+            rules.onTime(meterId, meter, fire, effects);
+        }
         save(meter, false);
     }
 
-    /** Steps of the pending register readings the watermark has passed, in event-time order. */
-    private void takeRegisterSteps(SeriesState s, long upTo) {
+    /**
+     * The pending readings the watermark has passed, in event-time order: register steps (into
+     * the windows and the flow rules that contain them) and stuck rules.
+     */
+    private void takeOrdered(String meterId, MeterState meter, int m, SeriesState s, long upTo) {
+        boolean register = kinds[m] == Plan.Kind.REGISTER;
         int taken = 0;
         while (taken < s.pending && s.pendingTimes[taken] <= upTo) {
             long t = s.pendingTimes[taken];
             double v = s.pendingValues[taken];
-            double step;
-            if (!s.hasLast) {
-                step = 0.0;
-            } else if (v < s.lastValue && v <= s.lastValue * plan.registerResetRatio) {
-                step = v;
-            } else {
-                step = v - s.lastValue;
-            }
-            s.hasLast = true;
-            s.lastValue = v;
-            for (int w = 0; w < s.windows; w++) {
-                if (s.wStart[w] <= t && t < s.wStart[w] + plan.windowSizeMs) {
-                    s.addConsumption(w, step);
+            if (register) {
+                double step;
+                if (!s.hasLast) {
+                    step = 0.0;
+                } else if (v < s.lastValue && v <= s.lastValue * plan.registerResetRatio) {
+                    step = v;
+                } else {
+                    step = v - s.lastValue;
+                }
+                s.hasLast = true;
+                s.lastValue = v;
+                for (int w = 0; w < s.windows; w++) {
+                    if (s.wStart[w] <= t && t < s.wStart[w] + plan.windowSizeMs) {
+                        s.addConsumption(w, step);
+                    }
+                }
+                if (flowWatched[m]) {
+                    rules.onConsumption(meterId, meter, m, t, step, effects);
                 }
             }
+            rules.onOrdered(meterId, meter, m, t, v, effects);
             taken++;
         }
         s.dropPending(taken);
@@ -210,17 +267,6 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
         out.stddev = s.wCount[w] > 0 ? Math.sqrt(Math.max(0.0, s.wM2[w] / s.wCount[w])) : 0.0;
         out.consumption = s.wHasConsumption[w] ? s.wConsumption[w] : Double.NaN;
         output.collect(WINDOWS, windowRecord.replace(out, fire));
-    }
-
-    private void emitAlert(Reading r, int rule, boolean late) {
-        Alert a = new Alert();
-        a.meterId = r.meterId;
-        a.measurement = r.measurement;
-        a.rule = rule;
-        a.value = r.value;
-        a.eventTime = r.eventTime;
-        a.late = late;
-        output.collect(ALERTS, alertRecord.replace(a, r.eventTime));
     }
 
     private GenericRowData lakeRow(Reading r, boolean late) {

@@ -8,9 +8,50 @@ package io.meterflow.stream;
  */
 final class MeterState {
     SeriesState[] series;
+    /** Alert slots of the plan (the same re-slotting by name as the series). */
+    AlertState[] alerts = new AlertState[0];
 
     MeterState(int measurements) {
         this.series = new SeriesState[measurements];
+    }
+
+    /** The state of alert slot {@code index} ({@code keys} are the plan's slot keys), created when absent. */
+    AlertState alert(int index, String[] keys) {
+        AlertState a = alertIfAny(index, keys);
+        if (a == null) {
+            a = new AlertState(keys[index]);
+            alerts[index] = a;
+        }
+        return a;
+    }
+
+    /** The state of alert slot {@code index}, or null when it has none. */
+    AlertState alertIfAny(int index, String[] keys) {
+        if (alerts.length != keys.length) {
+            realignAlerts(keys);
+        }
+        AlertState a = alerts[index];
+        if (a != null && a.key != keys[index]) {
+            realignAlerts(keys);
+            a = alerts[index];
+        }
+        return a;
+    }
+
+    private void realignAlerts(String[] keys) {
+        AlertState[] next = new AlertState[keys.length];
+        for (AlertState a : alerts) {
+            if (a == null) {
+                continue;
+            }
+            for (int i = 0; i < keys.length; i++) {
+                if (keys[i].equals(a.key)) {
+                    a.key = keys[i];
+                    next[i] = a;
+                }
+            }
+        }
+        alerts = next;
     }
 
     /** The state of measurement {@code index} ({@code keys} are the plan's), created when absent. */
@@ -61,6 +102,10 @@ final class MeterState {
         MeterState c = new MeterState(series.length);
         for (int i = 0; i < series.length; i++) {
             c.series[i] = series[i] == null ? null : series[i].copy();
+        }
+        c.alerts = new AlertState[alerts.length];
+        for (int i = 0; i < alerts.length; i++) {
+            c.alerts[i] = alerts[i] == null ? null : alerts[i].copy();
         }
         return c;
     }

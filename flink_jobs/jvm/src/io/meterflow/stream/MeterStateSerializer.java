@@ -81,6 +81,81 @@ public final class MeterStateSerializer extends TypeSerializer<MeterState> {
                 out.writeDouble(s.pendingValues[i]);
             }
         }
+        out.writeInt(state.alerts.length);
+        for (AlertState a : state.alerts) {
+            out.writeBoolean(a != null);
+            if (a != null) {
+                writeAlert(a, out);
+            }
+        }
+    }
+
+    private static void writeAlert(AlertState a, DataOutputView out) throws IOException {
+        out.writeUTF(a.key);
+        out.writeBoolean(a.open);
+        out.writeUTF(a.id == null ? "" : a.id);
+        out.writeLong(a.openedAt);
+        out.writeLong(a.lastSeen);
+        out.writeLong(a.resolvedAt);
+        out.writeLong(a.breaches);
+        out.writeDouble(a.firstValue);
+        out.writeDouble(a.lastValue);
+        out.writeDouble(a.peakValue);
+        out.writeInt(a.severity);
+        out.writeBoolean(a.escalated);
+        out.writeUTF(a.ackBy == null ? "" : a.ackBy);
+        out.writeLong(a.ackAt);
+        out.writeUTF(a.detail == null ? "" : a.detail);
+        out.writeLong(a.latest);
+        out.writeLong(a.deadline);
+        out.writeBoolean(a.hasValue);
+        out.writeDouble(a.value);
+        out.writeLong(a.since);
+        out.writeInt(a.periods);
+        for (int i = 0; i < a.periods; i++) {
+            out.writeLong(a.pStart[i]);
+            out.writeLong(a.pEnd[i]);
+            out.writeDouble(a.pFlow[i]);
+            out.writeInt(a.pSteps[i]);
+            out.writeBoolean(a.pAllAbove[i]);
+        }
+        out.writeInt(a.run);
+        out.writeLong(a.lastPeriodEnd);
+    }
+
+    private static AlertState readAlert(DataInputView in) throws IOException {
+        AlertState a = new AlertState(in.readUTF().intern());
+        a.open = in.readBoolean();
+        String id = in.readUTF();
+        a.id = id.isEmpty() ? null : id;
+        a.openedAt = in.readLong();
+        a.lastSeen = in.readLong();
+        a.resolvedAt = in.readLong();
+        a.breaches = in.readLong();
+        a.firstValue = in.readDouble();
+        a.lastValue = in.readDouble();
+        a.peakValue = in.readDouble();
+        a.severity = in.readInt();
+        a.escalated = in.readBoolean();
+        String by = in.readUTF();
+        a.ackBy = by.isEmpty() ? null : by;
+        a.ackAt = in.readLong();
+        a.detail = in.readUTF();
+        a.latest = in.readLong();
+        a.deadline = in.readLong();
+        a.hasValue = in.readBoolean();
+        a.value = in.readDouble();
+        a.since = in.readLong();
+        int periods = in.readInt();
+        for (int i = 0; i < periods; i++) {
+            int p = a.period(in.readLong(), in.readLong()) & ~AlertState.CREATED;
+            a.pFlow[p] = in.readDouble();
+            a.pSteps[p] = in.readInt();
+            a.pAllAbove[p] = in.readBoolean();
+        }
+        a.run = in.readInt();
+        a.lastPeriodEnd = in.readLong();
+        return a;
     }
 
     @Override
@@ -119,6 +194,10 @@ public final class MeterStateSerializer extends TypeSerializer<MeterState> {
                 s.addPending(in.readLong(), in.readDouble());
             }
             state.series[k] = s;
+        }
+        state.alerts = new AlertState[in.readInt()];
+        for (int k = 0; k < state.alerts.length; k++) {
+            state.alerts[k] = in.readBoolean() ? readAlert(in) : null;
         }
         return state;
     }

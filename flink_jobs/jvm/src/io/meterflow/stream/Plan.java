@@ -40,8 +40,8 @@ public final class Plan implements Serializable {
         public final double max;
         /** The range as the spec writes it, for dead-letter details ("[0, 100000]"). */
         public final String rangeText;
-        /** Rules on this measurement, in spec order. */
-        public final List<Rule> rules = new ArrayList<>();
+        /** Slots (rule on this measurement) of every kind, and those of meter-wide rules, in spec order. */
+        public final List<Slot> slots = new ArrayList<>();
 
         Measurement(JsonNode node) {
             this.name = node.get("name").asText();
@@ -59,24 +59,78 @@ public final class Plan implements Serializable {
         }
     }
 
-    /** A threshold rule: the reading's value compared with a threshold. */
+    /** What an alert rule watches (the spec's {@code rules[].kind}). */
+    public enum RuleKind {
+        THRESHOLD, NO_DATA, CONTINUOUS_FLOW, NIGHT_FLOW, STUCK;
+
+        static RuleKind of(String text) {
+            switch (text) {
+                case "threshold": return THRESHOLD;
+                case "noData": return NO_DATA;
+                case "continuousFlow": return CONTINUOUS_FLOW;
+                case "nightFlow": return NIGHT_FLOW;
+                case "stuck": return STUCK;
+                default: throw new IllegalArgumentException("unknown rule kind " + text);
+            }
+        }
+
+        /** The spec's spelling. */
+        String spec() {
+            switch (this) {
+                case NO_DATA: return "noData";
+                case CONTINUOUS_FLOW: return "continuousFlow";
+                case NIGHT_FLOW: return "nightFlow";
+                case STUCK: return "stuck";
+                default: return "threshold";
+            }
+        }
+    }
+
+    /** An alert rule of the spec, with the fields of its kind (absent ones are NaN / 0 / null). */
     public static final class Rule implements Serializable {
         private static final long serialVersionUID = 1L;
+        static final String[] SEVERITIES = {"INFO", "WARNING", "CRITICAL"};
+
         public final String name;
+        public final RuleKind kind;
+        /** Null for a meter-wide noData rule. */
         public final String measurement;
         public final String condition;
         public final double threshold;
-        public final String severity;
+        public final double clearThreshold;
+        public final long forMs;
+        public final long everyMs;
+        public final int count;
+        public final int fromMinute;
+        public final int toMinute;
+        public final int nights;
+        public final long escalateAfterMs;
+        public final int severity;
 
         Rule(JsonNode node) {
             this.name = node.get("name").asText();
-            this.measurement = node.get("measurement").asText();
-            this.condition = node.get("condition").asText();
-            this.threshold = node.get("threshold").asDouble();
-            this.severity = node.get("severity").asText();
-            matches(0.0); // rejects an unknown condition early
+            this.kind = RuleKind.of(node.get("kind").asText());
+            this.measurement = node.hasNonNull("measurement") ? node.get("measurement").asText() : null;
+            this.condition = node.hasNonNull("condition") ? node.get("condition").asText() : null;
+            this.threshold = node.hasNonNull("threshold") ? node.get("threshold").asDouble() : Double.NaN;
+            this.clearThreshold = node.hasNonNull("clear_threshold") ? node.get("clear_threshold").asDouble() : Double.NaN;
+            this.forMs = node.path("for_ms").asLong(0);
+            this.everyMs = node.path("every_ms").asLong(0);
+            this.count = node.path("count").asInt(0);
+            this.fromMinute = node.path("from_minute").asInt(0);
+            this.toMinute = node.path("to_minute").asInt(0);
+            this.nights = node.path("nights").asInt(0);
+            this.escalateAfterMs = node.path("escalate_after_ms").asLong(0);
+            this.severity = java.util.Arrays.asList(SEVERITIES).indexOf(node.get("severity").asText());
+            if (severity < 0) {
+                throw new IllegalArgumentException("rule " + name + ": unknown severity " + node.get("severity"));
+            }
+            if (kind == RuleKind.THRESHOLD) {
+                matches(0.0); // rejects an unknown condition early
+            }
         }
 
+        /** threshold: {@code value <condition> threshold}. */
         public boolean matches(double value) {
             switch (condition) {
                 case ">": return value > threshold;
@@ -88,12 +142,51 @@ public final class Plan implements Serializable {
                 default: throw new IllegalArgumentException("rule " + name + ": unknown condition " + condition);
             }
         }
+
+        /** threshold: true when an open alert may resolve on {@code value} (hysteresis when clearThreshold is set). */
+        public boolean clears(double value) {
+            if (Double.isNaN(clearThreshold)) {
+                return !matches(value);
+            }
+            return condition.startsWith(">") ? value <= clearThreshold : value >= clearThreshold;
+        }
+
+        /** A breach's value is "worse" than the peak so far (further beyond the threshold). */
+        public boolean worse(double value, double peak) {
+            return condition != null && condition.startsWith("<") ? value < peak : value > peak;
+        }
+    }
+
+    /**
+     * One place an alert can live for every meter: a rule on one measurement (a rule names a
+     * measurement, which may have several series), or a meter-wide noData rule ({@code measurement} -1).
+     */
+    public static final class Slot implements Serializable {
+        private static final long serialVersionUID = 1L;
+        public final int index;
+        public final Rule rule;
+        public final int measurement;
+        /** "rule|measurement|series": names the slot's state across spec changes. */
+        public final String key;
+
+        Slot(int index, Rule rule, int measurement, Measurement m) {
+            this.index = index;
+            this.rule = rule;
+            this.measurement = measurement;
+            this.key = (rule.name + "|" + (m == null ? "" : m.name + "|" + m.series)).intern();
+        }
     }
 
     public final String pipeline;
     public final String jobName;
     public final int parallelism;
     public final Measurement[] measurements;
+    /** Every alert slot, indexed by {@link Slot#index}. */
+    public final Slot[] slots;
+    /** Slots of rules that watch the whole meter (noData without a measurement). */
+    public final Slot[] meterWideSlots;
+    /** spec.timeZone: the clock of continuousFlow intervals and nightFlow nights. */
+    public final java.time.ZoneId timeZone;
     public final long windowSizeMs;
     public final long windowSlideMs;
     /** The watermark trails the newest event time by this much (watermarkDelay + allowedLateness). */
@@ -126,6 +219,7 @@ public final class Plan implements Serializable {
         public final String aggregates;
         public final String alerts;
         public final String counters;
+        public final String alertCommands;
         public final String transactionalIdPrefix;
         public final Map<String, String> sourceProperties;
 
@@ -138,6 +232,7 @@ public final class Plan implements Serializable {
             this.aggregates = topics.get("aggregates").asText();
             this.alerts = topics.get("alerts").asText();
             this.counters = topics.get("counters").asText();
+            this.alertCommands = topics.get("alert_commands").asText();
             this.transactionalIdPrefix = node.get("transactional_id_prefix").asText();
             this.sourceProperties = strings(node.get("source_properties"));
         }
@@ -168,12 +263,23 @@ public final class Plan implements Serializable {
         for (int i = 0; i < ms.size(); i++) {
             measurements[i] = new Measurement(ms.get(i));
         }
+        List<Slot> all = new ArrayList<>();
+        List<Slot> meterWide = new ArrayList<>();
         for (JsonNode r : root.get("rules")) {
             Rule rule = new Rule(r);
+            if (rule.measurement == null) {
+                Slot slot = new Slot(all.size(), rule, -1, null);
+                all.add(slot);
+                meterWide.add(slot);
+                continue;
+            }
             boolean found = false;
-            for (Measurement m : measurements) {
+            for (int i = 0; i < measurements.length; i++) {
+                Measurement m = measurements[i];
                 if (m.name.equals(rule.measurement)) {
-                    m.rules.add(rule);
+                    Slot slot = new Slot(all.size(), rule, i, m);
+                    all.add(slot);
+                    m.slots.add(slot);
                     found = true;
                 }
             }
@@ -181,6 +287,9 @@ public final class Plan implements Serializable {
                 throw new IllegalArgumentException("rule " + rule.name + " names no measurement: " + rule.measurement);
             }
         }
+        this.slots = all.toArray(new Slot[0]);
+        this.meterWideSlots = meterWide.toArray(new Slot[0]);
+        this.timeZone = java.time.ZoneId.of(root.get("time_zone").asText());
         JsonNode w = root.get("windows");
         this.windowSizeMs = w.get("size_ms").asLong();
         this.windowSlideMs = w.get("slide_ms").asLong();

@@ -35,8 +35,8 @@ import org.apache.iceberg.flink.sink.FlinkSink;
  * <pre>
  * Kafka readings ─ parse + validate (ReadingDeserializer) ─ IngestSplitter ─┬─ dead letters ─► Kafka .readings.dlq (exactly once)
  *                                                                           └─ keyBy(meter) ─ MeterOperator ─┬─ lake rows ─► Iceberg (exactly once)
- *                                                                                                            ├─ windows ─ RowBinaryBlocks ─► Kafka .aggregates
- *                                                                                                            └─ alerts ─► Kafka .alerts (fast lane)
+ * Kafka alert-commands (ack, resolve) ─ keyBy(meter) ───────────────────────────────────┘                    ├─ windows ─ RowBinaryBlocks ─► Kafka .aggregates
+ *                                                                                                            └─ alert transitions ─► Kafka .alerts (fast lane)
  * counter increments (both operators) ─ keyBy(minute, counter) ─ CounterOperator ─► Kafka .counters (exactly once)
  * </pre>
  * Every operator has a stable uid, so savepoints survive changes to the job.
@@ -44,6 +44,7 @@ import org.apache.iceberg.flink.sink.FlinkSink;
 public final class StreamingJob {
     static final int BLOCK_BYTES = 256 * 1024;
     static final long BLOCK_LINGER_MS = 100;
+    static final long COMMANDS_IDLE_MS = 200;
 
     private StreamingJob() {}
 
@@ -83,8 +84,23 @@ public final class StreamingJob {
                         new org.apache.hadoop.conf.Configuration(), "org.apache.iceberg.jdbc.JdbcCatalog"),
                 TableIdentifier.of(plan.lake.namespace, plan.lake.table));
         RowType lakeRow = lakeRowType(lakeTable);
+        // People's actions on alerts: rare, so the source is idle most of the time, and an idle
+        // input never holds the meter operator's watermark back.
+        KafkaSource<AlertCommand> commandSource = KafkaSource.<AlertCommand>builder()
+                .setBootstrapServers(kafka.bootstrap)
+                .setTopics(kafka.alertCommands)
+                .setGroupId(kafka.groupId)
+                .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
+                .setDeserializer(new KafkaRecords.Commands())
+                .setProperty("isolation.level", "read_committed")
+                .build();
+        DataStream<AlertCommand> commands = env.fromSource(commandSource,
+                        WatermarkStrategy.<AlertCommand>noWatermarks().withIdleness(Duration.ofMillis(COMMANDS_IDLE_MS)),
+                        "alert commands")
+                .uid("alert-commands-source").setParallelism(1);
         SingleOutputStreamOperator<RowData> lake = valid
                 .keyBy(new ByMeter())
+                .connect(commands.keyBy(new CommandByMeter()))
                 .transform("meters", InternalTypeInfo.of(lakeRow), new MeterOperator(plan))
                 .uid("meters").setParallelism(p);
         FlinkSink.forRowData(lake).tableLoader(lakeTable).writeParallelism(p).uidPrefix("lake").append();
@@ -158,6 +174,15 @@ public final class StreamingJob {
         @Override
         public String getKey(Reading reading) {
             return reading.meterId;
+        }
+    }
+
+    static final class CommandByMeter implements KeySelector<AlertCommand, String> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String getKey(AlertCommand command) {
+            return command.meterId;
         }
     }
 

@@ -17,13 +17,14 @@ class ReadingDeserializerTest {
             + "\"interval_ms\":900000,\"min\":0.0,\"max\":100000.0,\"range_text\":\"[0.0, 100000.0]\"},"
             + "{\"name\":\"Pulse1_Total\",\"series\":\"T1\",\"unit\":\"L\",\"kind\":\"register\",\"interval_ms\":900000,"
             + "\"min\":0.0,\"max\":null,\"range_text\":\"[0.0, inf]\"}],"
-            + "\"rules\":[{\"name\":\"HIGH_FLOW\",\"measurement\":\"Pulse1\",\"condition\":\">\",\"threshold\":500.0,"
+            + "\"rules\":[{\"name\":\"HIGH_FLOW\",\"kind\":\"threshold\",\"measurement\":\"Pulse1\",\"condition\":\">\",\"threshold\":500.0,"
             + "\"severity\":\"WARNING\"}],"
+            + "\"time_zone\":\"Australia/Brisbane\","
             + "\"windows\":{\"size_ms\":300000,\"slide_ms\":300000,\"grace_ms\":60000},\"register_reset_ratio\":0.1,"
             + "\"aggregate_columns\":[],\"dedup_ttl_ms\":93600000,\"idle_timeout_ms\":0,\"dead_letter_payload_bytes\":16384,"
             + "\"max_meter_id_chars\":8,\"max_clock_skew_ms\":3600000,\"max_reading_age_ms\":86400000,"
             + "\"kafka\":{\"bootstrap\":\"b\",\"group_id\":\"g\",\"topics\":{\"readings\":\"r\",\"dlq\":\"d\",\"aggregates\":\"a\","
-            + "\"alerts\":\"al\",\"counters\":\"c\"},\"transactional_id_prefix\":\"t\",\"source_properties\":{}},"
+            + "\"alerts\":\"al\",\"counters\":\"c\",\"alert_commands\":\"ac\"},\"transactional_id_prefix\":\"t\",\"source_properties\":{}},"
             + "\"lake\":{\"catalog_name\":\"m\",\"catalog_properties\":{},\"namespace\":\"n\",\"table\":\"readings\"}}";
 
     static final long ARRIVAL = Instant.parse("2024-05-01T12:00:00Z").toEpochMilli();

@@ -1,0 +1,233 @@
+package io.meterflow.stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+
+import org.junit.jupiter.api.Test;
+
+/** Every rule kind's lifecycle, driven the way the meter operator drives it. */
+class AlertRulesTest {
+    static final long H = 3_600_000L;
+    static final long T0 = Instant.parse("2024-05-01T00:00:00Z").toEpochMilli();
+
+    /** A plan with one interval, one register and one gauge measurement and the given rules (UTC clock). */
+    static Plan plan(String rules) {
+        String json = ReadingDeserializerTest.PLAN
+                .replace("\"time_zone\":\"Australia/Brisbane\"", "\"time_zone\":\"UTC\"")
+                .replaceFirst("\"rules\":\\[.*?\\}\\],", "\"rules\":[" + rules + "],")
+                .replace("\"measurements\":[", "\"measurements\":[{\"name\":\"Battery\",\"series\":\"V\",\"unit\":\"V\","
+                        + "\"kind\":\"gauge\",\"interval_ms\":86400000,\"min\":0.0,\"max\":100.0,\"range_text\":\"[0, 100]\"},");
+        return Plan.fromJson(json);
+    }
+
+    static final int BATTERY = 0;
+    static final int PULSE = 1;
+    static final int TOTAL = 2;
+
+    /** Records what the rules emit and the timers they ask for. */
+    static final class Recorder implements AlertRules.Effects {
+        final List<AlertEvent> events = new ArrayList<>();
+        final TreeSet<Long> wakes = new TreeSet<>();
+
+        @Override
+        public void emit(AlertEvent event) {
+            events.add(event);
+        }
+
+        @Override
+        public void wakeAt(long eventTime) {
+            wakes.add(eventTime);
+        }
+
+        String transitions() {
+            StringBuilder out = new StringBuilder();
+            for (AlertEvent e : events) {
+                out.append(e.transition).append('@').append((e.at - T0) / 60_000).append("m ");
+            }
+            return out.toString().trim();
+        }
+
+        /** Fire every timer due at or before {@code upTo}, in order (as the watermark passes them). */
+        void advance(AlertRules rules, MeterState state, long upTo) {
+            while (!wakes.isEmpty() && wakes.first() <= upTo) {
+                long t = wakes.pollFirst();
+                rules.onTime("M1", state, t, this);
+            }
+        }
+    }
+
+    @Test
+    void thresholdWithHysteresis() {
+        Plan plan = plan("{\"name\":\"HIGH_FLOW\",\"kind\":\"threshold\",\"measurement\":\"Pulse1\",\"condition\":\">\","
+                + "\"threshold\":500.0,\"clear_threshold\":400.0,\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        double[] values = {100, 600, 700, 450, 390, 600};
+        for (int i = 0; i < values.length; i++) {
+            rules.onReading("M1", state, PULSE, T0 + i * 15 * 60_000L, values[i], fx);
+        }
+        assertEquals("OPENED@15m UPDATED@30m RESOLVED@60m OPENED@75m", fx.transitions());
+        AlertEvent resolved = fx.events.get(2);
+        assertEquals(2, resolved.breaches);
+        assertEquals(600, resolved.firstValue);
+        assertEquals(700, resolved.peakValue);
+        assertEquals(fx.events.get(0).alertId, resolved.alertId);
+        assertNotEquals(resolved.alertId, fx.events.get(3).alertId);
+        assertEquals(AlertRules.id("M1", plan.slots[0], T0 + 15 * 60_000L), resolved.alertId);
+    }
+
+    @Test
+    void noDataOpensAfterTheSilenceAndTheNextReadingResolves() {
+        Plan plan = plan("{\"name\":\"SILENT\",\"kind\":\"noData\",\"measurement\":null,\"for_ms\":" + 26 * H
+                + ",\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        rules.onReading("M1", state, PULSE, T0, 1, fx);
+        rules.onReading("M1", state, BATTERY, T0 + H, 3.3, fx); // any measurement keeps the meter alive
+        fx.advance(rules, state, T0 + 26 * H); // the first deadline finds a newer reading: wait again
+        assertEquals("", fx.transitions());
+        fx.advance(rules, state, T0 + 27 * H);
+        assertEquals("OPENED@1620m", fx.transitions());
+        rules.onReading("M1", state, PULSE, T0 + 40 * H, 2, fx);
+        assertEquals("OPENED@1620m RESOLVED@2400m", fx.transitions());
+        assertTrue(fx.wakes.contains(T0 + 66 * H));
+    }
+
+    @Test
+    void continuousFlowCountsClockIntervalsAndAGapBreaksTheRun() {
+        Plan plan = plan("{\"name\":\"LEAK\",\"kind\":\"continuousFlow\",\"measurement\":\"Pulse1\",\"every_ms\":" + H
+                + ",\"count\":3,\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        double[] flow = {5, 3, 1, 2, 0};
+        for (int i = 0; i < flow.length; i++) {
+            rules.onConsumption("M1", state, PULSE, T0 + i * H + 10 * 60_000L, flow[i], fx);
+            rules.onConsumption("M1", state, PULSE, T0 + i * H + 40 * 60_000L, 0.0, fx);
+            fx.advance(rules, state, T0 + (i + 1) * H - 1);
+        }
+        assertEquals("OPENED@180m UPDATED@240m RESOLVED@300m", fx.transitions());
+        AlertEvent opened = fx.events.get(0);
+        assertEquals(1.0, opened.value); // the third interval's flow
+        // an interval without readings (05:00-06:00) breaks the next run: two flowing intervals do not open it
+        for (int i = 6; i < 8; i++) {
+            rules.onConsumption("M1", state, PULSE, T0 + i * H + 10 * 60_000L, 1, fx);
+            fx.advance(rules, state, T0 + (i + 1) * H - 1);
+        }
+        rules.onConsumption("M1", state, PULSE, T0 + 9 * H + 10 * 60_000L, 1, fx); // after a second gap
+        fx.advance(rules, state, T0 + 10 * H - 1);
+        assertEquals(3, fx.events.size());
+    }
+
+    @Test
+    void nightFlowNeedsEveryStepOfNightsInARow() {
+        Plan plan = plan("{\"name\":\"NIGHT\",\"kind\":\"nightFlow\",\"measurement\":\"Pulse1_Total\",\"threshold\":0.5,"
+                + "\"from_minute\":120,\"to_minute\":300,\"nights\":2,\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        long day = 24 * H;
+        for (int night = 0; night < 2; night++) {
+            rules.onConsumption("M1", state, TOTAL, T0 + night * day + 2 * H + 15 * 60_000L, 1.5, fx);
+            rules.onConsumption("M1", state, TOTAL, T0 + night * day + 3 * H + 15 * 60_000L, 2.0, fx);
+            rules.onConsumption("M1", state, TOTAL, T0 + night * day + 12 * H, 0.0, fx); // noon: not the night
+            fx.advance(rules, state, T0 + night * day + 5 * H);
+        }
+        assertEquals("OPENED@1740m", fx.transitions()); // at 05:00 of the second night
+        // the third night has no reading at all: it does not flow, and resolves
+        fx.advance(rules, state, T0 + 2 * day + 5 * H);
+        assertEquals("OPENED@1740m RESOLVED@3180m", fx.transitions());
+    }
+
+    @Test
+    void aNightWithAStepAtTheThresholdDoesNotFlow() {
+        Plan plan = plan("{\"name\":\"NIGHT\",\"kind\":\"nightFlow\",\"measurement\":\"Pulse1_Total\",\"threshold\":0.5,"
+                + "\"from_minute\":1380,\"to_minute\":300,\"nights\":1,\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        // 23:00 the day before to 05:00: the night spans midnight
+        rules.onConsumption("M1", state, TOTAL, T0 - H + 30 * 60_000L, 1, fx);
+        rules.onConsumption("M1", state, TOTAL, T0 + 2 * H, 1, fx);
+        fx.advance(rules, state, T0 + 5 * H);
+        assertEquals("OPENED@300m", fx.transitions());
+        rules.onConsumption("M1", state, TOTAL, T0 + 23 * H + 30 * 60_000L, 1, fx);
+        rules.onConsumption("M1", state, TOTAL, T0 + 26 * H, 0.5, fx);
+        fx.advance(rules, state, T0 + 29 * H);
+        assertEquals("OPENED@300m RESOLVED@1740m", fx.transitions());
+    }
+
+    @Test
+    void stuckIsTheSameValueForLong() {
+        Plan plan = plan("{\"name\":\"STUCK\",\"kind\":\"stuck\",\"measurement\":\"Pulse1_Total\",\"for_ms\":" + 2 * H
+                + ",\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        double[] values = {10, 10, 10, 10, 11};
+        for (int i = 0; i < values.length; i++) {
+            rules.onOrdered("M1", state, TOTAL, T0 + i * H, values[i], fx);
+        }
+        assertEquals("OPENED@120m UPDATED@180m RESOLVED@240m", fx.transitions());
+    }
+
+    @Test
+    void escalationAcknowledgementAndResolutionByHand() {
+        Plan plan = plan("{\"name\":\"HIGH_FLOW\",\"kind\":\"threshold\",\"measurement\":\"Pulse1\",\"condition\":\">\","
+                + "\"threshold\":500.0,\"escalate_after_ms\":" + H + ",\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        rules.onReading("M1", state, PULSE, T0, 600, fx);
+        fx.advance(rules, state, T0 + H);
+        assertEquals("OPENED@0m ESCALATED@60m", fx.transitions());
+        assertEquals(2, fx.events.get(1).severity); // WARNING → CRITICAL
+        String id = fx.events.get(0).alertId;
+        AlertCommand ack = new AlertCommand();
+        ack.meterId = "M1";
+        ack.alertId = id;
+        ack.action = "ack";
+        ack.by = "ana";
+        ack.at = T0 + 2 * H;
+        rules.onCommand("M1", state, ack, fx);
+        rules.onCommand("M1", state, ack, fx); // a second ack changes nothing
+        AlertCommand resolve = new AlertCommand();
+        resolve.meterId = "M1";
+        resolve.alertId = id;
+        resolve.action = "resolve";
+        resolve.by = "ana";
+        resolve.at = T0 + 3 * H;
+        rules.onCommand("M1", state, resolve, fx);
+        assertEquals("OPENED@0m ESCALATED@60m ACKNOWLEDGED@120m RESOLVED@180m", fx.transitions());
+        assertEquals("ana", fx.events.get(3).resolvedBy);
+        rules.onReading("M1", state, PULSE, T0 + 4 * H, 700, fx); // the next breach: a new alert
+        assertEquals("OPENED@240m", fx.transitions().substring(fx.transitions().lastIndexOf(' ') + 1));
+    }
+
+    @Test
+    void anAcknowledgedAlertDoesNotEscalate() {
+        Plan plan = plan("{\"name\":\"HIGH_FLOW\",\"kind\":\"threshold\",\"measurement\":\"Pulse1\",\"condition\":\">\","
+                + "\"threshold\":500.0,\"escalate_after_ms\":" + H + ",\"severity\":\"INFO\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        rules.onReading("M1", state, PULSE, T0, 600, fx);
+        AlertCommand ack = new AlertCommand();
+        ack.meterId = "M1";
+        ack.alertId = fx.events.get(0).alertId;
+        ack.action = "ack";
+        ack.by = "bo";
+        ack.at = T0 + 1;
+        rules.onCommand("M1", state, ack, fx);
+        fx.advance(rules, state, T0 + 2 * H);
+        assertEquals("OPENED@0m ACKNOWLEDGED@0m", fx.transitions());
+    }
+}
