@@ -137,8 +137,10 @@ def latency_phase(
             while True:
                 t = time.time()
                 with session(dsn, database=database) as client:
+                    # every breach is a transition (an alert already open for the meter is updated)
                     values = client.query(
-                        f"SELECT value FROM alerts WHERE rule = 'HIGH_FLOW' AND value >= {TRIGGER_BASE}"
+                        "SELECT value FROM alert_events WHERE rule = 'HIGH_FLOW' AND transition IN ('OPENED', "
+                        f"'UPDATED') AND value >= {TRIGGER_BASE}"
                     ).result_rows
                 done = time.time()
                 polls.append(done - t)
