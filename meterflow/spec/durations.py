@@ -23,8 +23,8 @@ CEL_DURATION_PATTERN = r"^[0-9]+(ms|s|m|h)$"
 
 _DURATION_RE = re.compile(DURATION_PATTERN)
 
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["10s", "5m", "7d"])]
-CelDuration = Annotated[str, Field(pattern=CEL_DURATION_PATTERN, examples=["10s", "5m", "1h"])]
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32, examples=["10s", "5m", "7d"])]
+CelDuration = Annotated[str, Field(pattern=CEL_DURATION_PATTERN, max_length=32, examples=["10s", "5m", "1h"])]
 
 
 def to_millis(text: str) -> int:

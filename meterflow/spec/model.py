@@ -687,12 +687,19 @@ class RuleSpec(_Model):
     ] = None
     from_: Annotated[
         str | None,
-        Field(alias="from", description="nightFlow: start of the night, HH:MM local time.", pattern=CLOCK_PATTERN),
+        Field(
+            alias="from",
+            description="nightFlow: start of the night, HH:MM local time.",
+            pattern=CLOCK_PATTERN,
+            max_length=5,
+        ),
     ] = None
     to: Annotated[
         str | None,
         Field(
-            description="nightFlow: end of the night, HH:MM local time (may be after midnight).", pattern=CLOCK_PATTERN
+            description="nightFlow: end of the night, HH:MM local time (may be after midnight).",
+            pattern=CLOCK_PATTERN,
+            max_length=5,
         ),
     ] = None
     nights: Annotated[
@@ -736,7 +743,7 @@ class RuleSpec(_Model):
                 ),
                 cel(
                     "self.kind != 'continuousFlow' || (has(self.every) && has(self.count) "
-                    "&& duration('24h') % duration(self.every) == duration('0s'))",
+                    "&& duration(self.every) >= duration('1s') && 86400 % duration(self.every).getSeconds() == 0)",
                     "a continuousFlow rule needs every (a divisor of 24h) and count",
                     ".every",
                 ),
@@ -776,8 +783,9 @@ class RuleSpec(_Model):
         if kind == RuleKind.continuousFlow.value:
             if self.every is None or self.count is None:
                 raise ValueError("every: and count: are required for a continuousFlow rule (e.g. 1h and 24)")
-            if 86_400_000 % to_millis(self.every) != 0:
-                raise ValueError(f"every: {self.every} must divide a day (e.g. 15m, 1h, 2h)")
+            every = to_millis(self.every)
+            if every < 1000 or 86_400_000 % every != 0:
+                raise ValueError(f"every: {self.every} must be whole seconds that divide a day (e.g. 15m, 1h, 2h)")
         if kind == RuleKind.nightFlow.value:
             required: dict[str, object] = {
                 "from": self.from_,

@@ -99,6 +99,31 @@ def _changed(change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
         (lambda d: d["spec"].update(meters={"source": "file"}), "spec.meters.file"),
         (lambda d: d["spec"]["measurements"].append(dict(d["spec"]["measurements"][0])), "spec.measurements[4]"),
         (lambda d: d["spec"]["rules"].append(dict(d["spec"]["rules"][0])), "spec.rules[3].name"),
+        (
+            lambda d: d["spec"].update(
+                rules=[{"name": "A", "kind": "threshold", "measurement": "Pulse1", "threshold": 5}]
+            ),
+            "spec.rules[0].condition",
+        ),
+        (lambda d: d["spec"].update(rules=[{"name": "B", "kind": "noData"}]), "spec.rules[0].for"),
+        (
+            lambda d: d["spec"].update(
+                rules=[{"name": "C", "kind": "continuousFlow", "measurement": "Pulse1", "every": "7m", "count": 3}]
+            ),
+            "spec.rules[0].every",
+        ),
+        (
+            lambda d: d["spec"].update(rules=[{"name": "E", "kind": "stuck", "measurement": "Pulse1", "for": "1h"}]),
+            "spec.rules[0].measurement",
+        ),
+        (
+            lambda d: d["spec"].update(
+                rules=[
+                    {"name": "G", "measurement": "Pulse1", "condition": ">", "threshold": 500, "clearThreshold": 600}
+                ]
+            ),
+            "spec.rules[0].clearThreshold",
+        ),
         (lambda d: d["spec"]["source"].update(mqtt={"topic": "meters/up"}), "spec.source.mqtt.topic"),
         (lambda d: d["spec"]["source"].update(mqtt={"topic": "meters/m+/up"}), "spec.source.mqtt.topic"),
         (lambda d: d["spec"]["source"].update(mqtt={"topic": "meters/#/+"}), "spec.source.mqtt.topic"),

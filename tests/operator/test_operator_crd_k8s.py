@@ -76,6 +76,69 @@ def test_cel_and_schema_rules(cluster: Cluster, change: Any, field: str, message
     assert field in error and message in error
 
 
+RULES = [
+    (
+        {"name": "A", "kind": "threshold", "measurement": "Pulse1", "threshold": 5},
+        "spec.rules[0].condition",
+        "needs measurement, condition and threshold",
+    ),
+    ({"name": "B", "kind": "noData"}, "spec.rules[0].for", "need for"),
+    (
+        {"name": "C", "kind": "continuousFlow", "measurement": "Pulse1", "every": "7m", "count": 3},
+        "spec.rules[0].every",
+        "a divisor of 24h",
+    ),
+    (
+        {"name": "D", "kind": "nightFlow", "measurement": "Pulse1", "from": "02:00", "to": "02:00"}
+        | {"threshold": 0, "nights": 2},
+        "spec.rules[0].from",
+        "from, to (different)",
+    ),
+    ({"name": "E", "kind": "stuck", "measurement": "Pulse1", "for": "1h"}, "spec.rules", "register or gauge"),
+    (
+        {"name": "F", "kind": "continuousFlow", "measurement": "Battery", "every": "1h", "count": 3},
+        "spec.rules",
+        "an interval or register measurement",
+    ),
+    (
+        {"name": "G", "measurement": "Pulse1", "condition": ">", "threshold": 500, "clearThreshold": 600},
+        "spec.rules[0].clearThreshold",
+        "on the clear side of threshold",
+    ),
+    (
+        {"name": "H", "kind": "nightFlow", "measurement": "Pulse1", "from": "2:00", "to": "05:00"}
+        | {"threshold": 0, "nights": 2},
+        "spec.rules[0].from",
+        "should match",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "field", "message"), RULES, ids=[r[0]["name"] for r in RULES])
+def test_rule_kinds(cluster: Cluster, rule: dict[str, Any], field: str, message: str) -> None:
+    manifest = _water(cluster)
+    manifest["spec"]["rules"] = [rule]
+    error = _rejected(cluster, manifest)
+    assert field in error and message in error, error
+
+
+def test_every_rule_kind_is_accepted(cluster: Cluster) -> None:
+    manifest = _water(cluster)
+    manifest["spec"]["rules"] = [
+        {"name": "HIGH_FLOW", "measurement": "Pulse1", "condition": ">", "threshold": 500, "clearThreshold": 400},
+        {"name": "SILENT", "kind": "noData", "for": "26h", "escalateAfter": "2d"},
+        {"name": "LEAK", "kind": "continuousFlow", "measurement": "Pulse1", "every": "1h", "count": 24},
+        {"name": "NIGHT", "kind": "nightFlow", "measurement": "Pulse1", "from": "23:00", "to": "05:00"}
+        | {"threshold": 0, "nights": 3},
+        {"name": "STUCK", "kind": "stuck", "measurement": "Pulse1_Total", "for": "48h"},
+    ]
+    cluster.apply(manifest)
+    rules = (cluster.pipeline("water-meters") or {})["spec"]["rules"]
+    assert [r["kind"] for r in rules] == ["threshold", "noData", "continuousFlow", "nightFlow", "stuck"]
+    assert rules[0]["severity"] == "WARNING"  # defaults applied
+    cluster.delete_pipeline("water-meters")
+
+
 WIDE = {"format": "wide", "fields": [{"field": "co2_ppm", "measurement": "co2"}]}
 
 

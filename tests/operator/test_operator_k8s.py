@@ -31,7 +31,7 @@ def owner_uids(obj: dict[str, Any]) -> list[str]:
     return [ref["uid"] for ref in obj["metadata"].get("ownerReferences", [])]
 
 
-def wait_children(cluster: Cluster, name: str, topics: int = 6) -> dict[str, Any]:
+def wait_children(cluster: Cluster, name: str, topics: int = 7) -> dict[str, Any]:
     """Wait until the pipeline's ConfigMap, topics and streaming FlinkDeployment exist."""
 
     def probe() -> dict[str, Any] | None:
@@ -114,11 +114,13 @@ def test_example_creates_exactly_its_children(
     assert "OutOfMemoryError" in failed["message"]
     until(lambda: (cluster.pipeline(name) or {})["status"].get("streamingJobState") == "FAILED", what="FAILED mirrored")
 
-    # an Event for each action
-    reasons = {(e["reason"], e["message"]) for e in cluster.events() if e["involvedObject"]["name"] == name}
-    assert ("Created", f"Created KafkaTopic {name}.readings") in reasons
-    assert ("Created", f"Created FlinkDeployment {name}-streaming") in reasons
-    assert any(r == "JobFailed" for r, _ in reasons)
+    # an Event for each action (kopf posts them in the background: wait for the last one)
+    def reasons() -> set[tuple[str, str]]:
+        return {(e["reason"], e["message"]) for e in cluster.events() if e["involvedObject"]["name"] == name}
+
+    until(lambda: any(r == "JobFailed" for r, _ in reasons()), what="the JobFailed event")
+    assert ("Created", f"Created KafkaTopic {name}.readings") in reasons()
+    assert ("Created", f"Created FlinkDeployment {name}-streaming") in reasons()
 
     # nothing rendered twice, nothing else created
     assert len(cluster.topics()) == 7

@@ -407,8 +407,8 @@ def test_operator_reconciles_as_the_chart_service_account(
 
     try:
         server.apply(pipeline)
-        topics = until(lambda: (t := children("kafka.strimzi.io", "v1", "kafkatopics")) and len(t) == 6 and t,
-                       what="6 KafkaTopics created by the chart's account")  # fmt: skip
+        topics = until(lambda: (t := children("kafka.strimzi.io", "v1", "kafkatopics")) and len(t) == 7 and t,
+                       what="7 KafkaTopics created by the chart's account")  # fmt: skip
         until(lambda: conditions().get("SchemaReady") == "True", what="SchemaReady (Secrets read)")
         until(lambda: "water-meters-streaming" in children("flink.apache.org", "v1beta1", "flinkdeployments"),
               what="the streaming FlinkDeployment")  # fmt: skip
