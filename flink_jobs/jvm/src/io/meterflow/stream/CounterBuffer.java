@@ -47,10 +47,10 @@ final class CounterBuffer {
     }
 
     /** Hands every count to {@code out} and forgets them. */
-    void flush(Consumer<CounterDelta> out) {
+    void flush(Consumer<CounterCount> out) {
         for (Map.Entry<String, Counter> e : counters.entrySet()) {
             for (Map.Entry<Long, long[]> m : e.getValue().byMinute.entrySet()) {
-                out.accept(new CounterDelta(m.getKey(), e.getKey(), m.getValue()[0]));
+                out.accept(new CounterCount(m.getKey(), e.getKey(), m.getValue()[0]));
             }
         }
         counters.clear();

@@ -20,13 +20,13 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * match exactly what the lake and the dead-letter topic committed, and never a count that goes
  * back down after a restart.
  */
-public final class CounterOperator extends AbstractStreamOperator<CounterDelta>
-        implements OneInputStreamOperator<CounterDelta, CounterDelta> {
+public final class CounterOperator extends AbstractStreamOperator<CounterCount>
+        implements OneInputStreamOperator<CounterCount, CounterCount> {
     private static final long serialVersionUID = 1L;
 
     private transient ValueState<Long> total;
-    private transient Map<String, CounterDelta> changed;
-    private transient StreamRecord<CounterDelta> record;
+    private transient Map<String, CounterCount> changed;
+    private transient StreamRecord<CounterCount> record;
 
     @Override
     public void open() throws Exception {
@@ -38,12 +38,12 @@ public final class CounterOperator extends AbstractStreamOperator<CounterDelta>
     }
 
     @Override
-    public void processElement(StreamRecord<CounterDelta> element) throws Exception {
-        CounterDelta d = element.getValue();
+    public void processElement(StreamRecord<CounterCount> element) throws Exception {
+        CounterCount d = element.getValue();
         Long before = total.value();
-        long now = (before == null ? 0L : before) + d.delta;
+        long now = (before == null ? 0L : before) + d.count;
         total.update(now);
-        changed.put(d.key(), new CounterDelta(d.minute, d.counter, now));
+        changed.put(d.key(), new CounterCount(d.minute, d.counter, now));
     }
 
     @Override
@@ -59,7 +59,7 @@ public final class CounterOperator extends AbstractStreamOperator<CounterDelta>
     }
 
     private void flush() {
-        for (CounterDelta c : changed.values()) {
+        for (CounterCount c : changed.values()) {
             output.collect(record.replace(c, c.minute));
         }
         changed.clear();

@@ -14,11 +14,11 @@ public final class IngestSplitter extends AbstractStreamOperator<Reading>
     private static final long serialVersionUID = 1L;
 
     static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("dead-letters") {};
-    static final OutputTag<CounterDelta> COUNTS = new OutputTag<>("ingest-counts") {};
+    static final OutputTag<CounterCount> COUNTS = new OutputTag<>("ingest-counts") {};
 
     private transient CounterBuffer counts;
     private transient StreamRecord<DeadLetter> deadRecord;
-    private transient StreamRecord<CounterDelta> countRecord;
+    private transient StreamRecord<CounterCount> countRecord;
 
     @Override
     public void open() throws Exception {
@@ -53,6 +53,6 @@ public final class IngestSplitter extends AbstractStreamOperator<Reading>
     }
 
     private void flushCounts() {
-        counts.flush(delta -> output.collect(COUNTS, countRecord.replace(delta, delta.minute)));
+        counts.flush(count -> output.collect(COUNTS, countRecord.replace(count, count.minute)));
     }
 }

@@ -169,7 +169,7 @@ final class KafkaRecords {
     }
 
     /** {@code <name>.counters}: the running total of one counter in one minute of arrival. */
-    static final class Counters implements KafkaRecordSerializationSchema<CounterDelta> {
+    static final class Counters implements KafkaRecordSerializationSchema<CounterCount> {
         private static final long serialVersionUID = 1L;
         private final String topic;
 
@@ -178,11 +178,11 @@ final class KafkaRecords {
         }
 
         @Override
-        public ProducerRecord<byte[], byte[]> serialize(CounterDelta c, KafkaSinkContext context, Long timestamp) {
+        public ProducerRecord<byte[], byte[]> serialize(CounterCount c, KafkaSinkContext context, Long timestamp) {
             byte[] value = json(g -> {
                 g.writeStringField("minute", iso(c.minute));
                 g.writeStringField("counter", c.counter);
-                g.writeNumberField("value", c.delta);
+                g.writeNumberField("value", c.count);
             });
             return new ProducerRecord<>(topic, null, null, c.key().getBytes(StandardCharsets.UTF_8), value);
         }

@@ -44,7 +44,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
 
     static final OutputTag<WindowResult> WINDOWS = new OutputTag<>("windows") {};
     static final OutputTag<AlertEvent> ALERTS = new OutputTag<>("alerts") {};
-    static final OutputTag<CounterDelta> COUNTS = new OutputTag<>("meter-counts") {};
+    static final OutputTag<CounterCount> COUNTS = new OutputTag<>("meter-counts") {};
 
     private final Plan plan;
 
@@ -66,7 +66,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
     private transient boolean[] flowWatched;
     private transient StreamRecord<WindowResult> windowRecord;
     private transient StreamRecord<AlertEvent> alertRecord;
-    private transient StreamRecord<CounterDelta> countRecord;
+    private transient StreamRecord<CounterCount> countRecord;
 
     public MeterOperator(Plan plan) {
         this.plan = plan;
@@ -302,6 +302,6 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
     }
 
     private void flushCounts() {
-        counts.flush(delta -> output.collect(COUNTS, countRecord.replace(delta, delta.minute)));
+        counts.flush(count -> output.collect(COUNTS, countRecord.replace(count, count.minute)));
     }
 }

@@ -115,10 +115,10 @@ public final class StreamingJob {
                 .sinkTo(atLeastOnce(kafka, new KafkaRecords.Alerts(kafka.alerts, plan), "5"))
                 .name("alerts").uid("alerts-sink").setParallelism(p);
 
-        DataStream<CounterDelta> increments = valid.getSideOutput(IngestSplitter.COUNTS)
+        DataStream<CounterCount> increments = valid.getSideOutput(IngestSplitter.COUNTS)
                 .union(lake.getSideOutput(MeterOperator.COUNTS));
         increments.keyBy(new ByCounter())
-                .transform("counters", TypeInformation.of(CounterDelta.class), new CounterOperator())
+                .transform("counters", TypeInformation.of(CounterCount.class), new CounterOperator())
                 .uid("counters").setParallelism(p)
                 .sinkTo(exactlyOnce(kafka, "counters", new KafkaRecords.Counters(kafka.counters)))
                 .name("counters").uid("counters-sink").setParallelism(p);
@@ -186,12 +186,12 @@ public final class StreamingJob {
         }
     }
 
-    static final class ByCounter implements KeySelector<CounterDelta, String> {
+    static final class ByCounter implements KeySelector<CounterCount, String> {
         private static final long serialVersionUID = 1L;
 
         @Override
-        public String getKey(CounterDelta delta) {
-            return delta.key();
+        public String getKey(CounterCount count) {
+            return count.key();
         }
     }
 }
