@@ -41,6 +41,9 @@ from meterflow_clickhouse.client import HeldSession
 
 log = logging.getLogger(__name__)
 
+TRANSIENT_WARN_EVERY_S = 60.0
+"""A recoverable Kafka error (the broker restarting) is logged at most this often per kind."""
+
 JSON_SETTINGS: dict[str, Any] = {
     "input_format_skip_unknown_fields": 1,
     "input_format_null_as_default": 1,
@@ -136,6 +139,7 @@ class ServingSink:
         self._pending: dict[str, _Pending] = {topic: _Pending() for topic in routes}
         self._written: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
+        self._warned: dict[str, float] = {}
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -147,6 +151,9 @@ class ServingSink:
                 "fetch.max.bytes": 64 << 20,
                 "max.partition.fetch.bytes": 16 << 20,
                 "fetch.wait.max.ms": 100,
+                # Errors reach error_cb (and :meth:`_kafka_error`), not librdkafka's own stderr log.
+                "error_cb": self._kafka_error,
+                "log_level": 2,
             }
         )
         self._consumer.subscribe(list(routes))
@@ -168,7 +175,8 @@ class ServingSink:
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
                 return
-            raise KafkaException(error)
+            self._kafka_error(error)
+            return
         topic, offset, partition, value = message.topic(), message.offset(), message.partition(), message.value()
         if topic is None or offset is None or partition is None:  # only error events lack these
             return
@@ -229,12 +237,20 @@ class ServingSink:
         return written
 
     def caught_up(self) -> bool:
-        """True when every assigned partition has been read to its end offset and nothing is held."""
+        """True when every assigned partition has been read to its end offset and nothing is held
+        (False while the broker cannot say)."""
         if any(p.offsets for p in self._pending.values()):
             return False
         assignment = self._consumer.assignment()
         if not assignment:
             return False
+        try:
+            return self._read_to_end(assignment)
+        except KafkaException as exc:
+            self._kafka_error(exc.args[0])
+            return False
+
+    def _read_to_end(self, assignment: list[TopicPartition]) -> bool:
         positions = self._consumer.position(assignment)
         # librdkafka knows no position for a partition it has consumed nothing from since its
         # assignment (OFFSET_INVALID): it then resumes from the committed offset, or the earliest.
@@ -274,6 +290,20 @@ class ServingSink:
             self._engine.close()
             self._consumer.close()
 
+    def _kafka_error(self, error: KafkaError) -> None:
+        """A consumer error: fatal ones end the sink; the rest (the broker is away, restarting, a
+        coordinator moves) librdkafka recovers from by itself, so they are only said."""
+        if error.fatal():
+            raise KafkaException(error)
+        self._warn(error.name(), f"Kafka: {error.str()} ({error.name()}); the serving sink retries")
+
+    def _warn(self, key: str, message: str) -> None:
+        """Log ``message``, at most once every :data:`TRANSIENT_WARN_EVERY_S` per ``key``."""
+        now = time.monotonic()
+        if now - self._warned.get(key, -TRANSIENT_WARN_EVERY_S) >= TRANSIENT_WARN_EVERY_S:
+            self._warned[key] = now
+            log.warning("%s", message)
+
     def _commit(self) -> None:
         """Commit the offsets of what was written; a broker that cannot take them now gets them later."""
         changed = {k: v for k, v in self._written.items() if self._committed.get(k) != v}
@@ -285,9 +315,7 @@ class ServingSink:
             )
             self._committed.update(changed)
         except KafkaException as exc:
-            log.warning(
-                "offsets not committed yet (%s); the rows are written and would be re-written idempotently", exc
-            )
+            self._warn("commit", f"offsets not committed yet ({exc}); the rows are written (a re-write is idempotent)")
 
 
 def _chunks(pieces: list[bytes], limit: int) -> list[list[bytes]]:
