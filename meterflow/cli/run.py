@@ -60,20 +60,40 @@ def run(
         console.print(f"  state saved in {summary.savepoint} (the next run resumes from it)")
 
 
+READ_ONLY: dict[str, Any] = {"readonly": 2}
+"""ClickHouse's ``readonly`` setting for ``meterflow sql``: reads (and settings for the query) only;
+2 rather than 1, because every client session sends settings of its own."""
+
+
 def sql(
     file: ManifestOption,
     query: Annotated[str, typer.Argument(help="SQL for ClickHouse; tables resolve in the pipeline's database.")],
     output: Annotated[OutputFormat, typer.Option("--format", help="table, csv or json.")] = OutputFormat.table,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Allow statements that change data or schema (INSERT, ALTER, DROP, CREATE); "
+            "without it the query runs read-only.",
+        ),
+    ] = False,
 ) -> None:
-    """Query the pipeline's ClickHouse database (works while `meterflow run` is running)."""
+    """Query the pipeline's ClickHouse database, read-only unless --write (works while `meterflow run` runs)."""
     from meterflow_clickhouse.client import ClickHouseError, session
 
+    if not query.strip():
+        raise typer.BadParameter("the query is empty; give SQL, e.g. 'SELECT * FROM ingest_totals'", param_hint="QUERY")
     pipeline = manifest(file)
     with session(clickhouse_dsn(pipeline), database=names_for(pipeline).clickhouse_database) as client:
         try:
-            result = client.query(query)
+            result = client.query(query, settings=None if write else READ_ONLY)
         except Exception as exc:  # the driver's DatabaseError: keep ClickHouse's own first line
-            raise ClickHouseError(f"ClickHouse refused the query: {_first_line(exc)}") from None
+            message = _first_line(exc)
+            if not write and "(READONLY)" in message:
+                raise ClickHouseError(
+                    "meterflow sql is read-only: the query would change data or schema; add --write to allow it"
+                ) from None
+            raise ClickHouseError(f"ClickHouse refused the query: {message}") from None
         columns, rows = list(result.column_names), result.result_rows
     _print(columns, rows, output)
 
