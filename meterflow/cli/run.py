@@ -60,11 +60,6 @@ def run(
         console.print(f"  state saved in {summary.savepoint} (the next run resumes from it)")
 
 
-READ_ONLY: dict[str, Any] = {"readonly": 2}
-"""ClickHouse's ``readonly`` setting for ``meterflow sql``: reads (and settings for the query) only;
-2 rather than 1, because every client session sends settings of its own."""
-
-
 def sql(
     file: ManifestOption,
     query: Annotated[str, typer.Argument(help="SQL for ClickHouse; tables resolve in the pipeline's database.")],
@@ -84,9 +79,11 @@ def sql(
     if not query.strip():
         raise typer.BadParameter("the query is empty; give SQL, e.g. 'SELECT * FROM ingest_totals'", param_hint="QUERY")
     pipeline = manifest(file)
-    with session(clickhouse_dsn(pipeline), database=names_for(pipeline).clickhouse_database) as client:
+    # Read-only is ClickHouse's own `readonly` setting on the session (it refuses writes and DDL).
+    database = names_for(pipeline).clickhouse_database
+    with session(clickhouse_dsn(pipeline), database=database, read_only=not write) as client:
         try:
-            result = client.query(query, settings=None if write else READ_ONLY)
+            result = client.query(query)
         except Exception as exc:  # the driver's DatabaseError: keep ClickHouse's own first line
             message = _first_line(exc)
             if not write and "(READONLY)" in message:
