@@ -44,6 +44,7 @@ from meterflow.reading import MeterInfo
 from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
 from meterflow.spec.topics import topic_plan
+from meterflow.stack.broker import probe
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow.stack.local import bootstrap_for
 from meterflow.stack.lock import command_line, hold_pipeline
@@ -66,18 +67,24 @@ STATUS_EVERY_S = 0.5
 """How often the run loop asks the JVM for the job's state (a gateway round trip) between polls of the sink."""
 
 
-SAVEPOINT_RETRY_S = 300.0
-"""How long a stop asks for its savepoint again while the job's tasks are (re)starting."""
+SAVEPOINT_TIMEOUT_S = 300.0
+"""How long a stop waits for its savepoint (and asks again while the job's tasks are starting)."""
+INTERRUPTED_SAVEPOINT_S = 60.0
 INTERRUPTED_SAVEPOINT_RETRY_S = 20.0
-"""The same after Ctrl-C: a job in a restart loop is cancelled instead (its checkpoints remain)."""
+"""The same after Ctrl-C: a job that cannot save by then (one in a restart loop) is cancelled
+instead; its retained checkpoints remain."""
 
 
 class JobFailedError(MeterflowError):
     """The Flink job ended in a failure (its restart strategy gave up)."""
 
 
-class InterruptedRunError(MeterflowError):
-    """The run was interrupted and could not save its state with a savepoint."""
+class StopFailedError(MeterflowError):
+    """The run could not save its state with a savepoint when it stopped (the job was cancelled)."""
+
+
+class InterruptedRunError(StopFailedError):
+    """Ctrl-C, and the job could not save its state with a savepoint."""
 
     exit_code = 130
 
@@ -209,6 +216,8 @@ def _run_local(
     idle = _IdleProbe(bootstrap, names, settle_s=idle_settle_s)
     restarts = _Restarts(cluster.web_ui, summary.job_id, echo)
     next_check = 0.0
+    stopped: _Stopped | None = None
+    stop_reason: str | None = None
     try:
         with _interruptible() as interrupted:
             while True:
@@ -229,16 +238,18 @@ def _run_local(
                 )  # fmt: skip
                 if stop_reason is None:
                     continue
-                summary.final_state, summary.savepoint = _stop(job, stop_reason, state, echo, restarts)
+                stopped = _stop(job, stop_reason, state, bootstrap, echo)
+                summary.final_state, summary.savepoint = stopped.state, stopped.savepoint
                 break
         if summary.final_state == "FAILED":
             raise JobFailedError(
                 f"the streaming job failed after {restarts.count} restart(s): {_failure(job)}; see {cluster.log_file}"
             )
-        if summary.final_state == "CANCELED" and summary.savepoint is None:
-            raise InterruptedRunError(
-                f"stopped without a savepoint ({restarts.cause or 'the job was not running'}); "
-                f"the next run resumes from its last checkpoint; see {cluster.log_file}"
+        if stopped is not None and stopped.why_not is not None:
+            error = InterruptedRunError if stop_reason == "interrupted" else StopFailedError
+            raise error(
+                f"stopped without a savepoint ({stopped.why_not}); the job was cancelled and the next run "
+                f"resumes from its last checkpoint; see {cluster.log_file}"
             )
         sink.drain()
     finally:
@@ -251,32 +262,47 @@ def _run_local(
     return summary
 
 
-def _stop(
-    job: Any, reason: str, state: Path, echo: Callable[[str], None], restarts: _Restarts
-) -> tuple[str, str | None]:
-    """Stop the job for ``reason`` with a savepoint; (final state, savepoint path).
+@dataclass
+class _Stopped:
+    """How a stop ended: the job's final state, its savepoint, or why there is none."""
+
+    state: str
+    savepoint: str | None = None
+    why_not: str | None = None
+
+
+def _stop(job: Any, reason: str, state: Path, bootstrap: str, echo: Callable[[str], None]) -> _Stopped:
+    """Stop the job for ``reason`` with a savepoint.
 
     ``idle`` takes a savepoint, then drains (every window fires): the next run resumes from the
     savepoint taken before the drain (a drained one cannot be resumed), and the windows the drain
     fired fire again with the same rows, which ClickHouse replaces by key. Any other reason stops
-    without draining. A job that cannot take a savepoint (it keeps failing and restarting, or its
-    Kafka is gone) is cancelled instead: its retained checkpoints are where the next run resumes.
+    without draining. A job that cannot take a savepoint — its Kafka does not answer (a savepoint
+    commits every sink's transaction there), or it keeps failing and restarting — is cancelled
+    instead: its retained checkpoints are where the next run resumes. After Ctrl-C that is decided
+    within :data:`INTERRUPTED_SAVEPOINT_S`.
     """
     from py4j.protocol import Py4JJavaError
 
+    interrupted = reason == "interrupted"
+    echo("stopping (idle): savepoint, then draining open windows …" if reason == "idle" else f"stopping ({reason}) …")
+    if interrupted and probe(bootstrap) is None:
+        return _Stopped(_cancel(job), why_not=f"Kafka at {bootstrap} does not answer")
     try:
         if reason == "idle":
-            echo("stopping (idle): savepoint, then draining open windows …")
             savepoint = trigger_savepoint(job, savepoint_root(state))
             stop_with_savepoint(job, drain=True, directory=drained_root(state))
         else:
-            echo(f"stopping ({reason}) …")
-            retry_s = INTERRUPTED_SAVEPOINT_RETRY_S if reason == "interrupted" else SAVEPOINT_RETRY_S
-            savepoint = stop_with_savepoint(job, drain=False, directory=savepoint_root(state), retry_s=retry_s)
+            savepoint = stop_with_savepoint(
+                job,
+                drain=False,
+                directory=savepoint_root(state),
+                timeout_s=INTERRUPTED_SAVEPOINT_S if interrupted else SAVEPOINT_TIMEOUT_S,
+                retry_s=INTERRUPTED_SAVEPOINT_RETRY_S if interrupted else SAVEPOINT_TIMEOUT_S,
+            )
     except Py4JJavaError as exc:
-        restarts.cause = restarts.cause or f"no savepoint: {_java_cause(exc)}"
-        return _cancel(job), None
-    return _wait_terminal(job), savepoint
+        return _Stopped(_cancel(job), why_not=f"the savepoint failed: {_java_cause(exc)}")
+    return _Stopped(_wait_terminal(job), savepoint)
 
 
 def _cancel(job: Any) -> str:
