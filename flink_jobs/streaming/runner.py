@@ -37,7 +37,7 @@ from flink_jobs.runtime import (
 )
 from flink_jobs.streaming.job import RESTART_ATTEMPTS, RESTART_WINDOW, job_config, submit
 from flink_jobs.streaming.plan import KafkaEndpoint, job_plan
-from flink_jobs.streaming.restore import drained_root, latest_restore_point, prune, savepoint_root
+from flink_jobs.streaming.restore import checkpoint_id, drained_root, latest_restore_point, prune, savepoint_root
 from meterflow.errors import MeterflowError, SpecError
 from meterflow.paths import pipeline_state
 from meterflow.reading import MeterInfo
@@ -52,6 +52,7 @@ from meterflow.stack.topics import delete_topics, ensure_topics
 from meterflow_clickhouse.migrate import apply_migrations, drop_database
 from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, ServingSink
 from meterflow_iceberg.catalog import open_catalog
+from meterflow_iceberg.committed import reopen_after_drain
 from meterflow_iceberg.tables import drop_namespace, ensure_readings_table
 
 CONTINUOUS_IDLE_TIMEOUT_MS = 30_000
@@ -258,7 +259,11 @@ def _run_local(
         idle.close()
     summary.seconds = time.monotonic() - started
     if summary.savepoint:
-        prune(state, keep=Path(summary.savepoint.removeprefix("file:")))
+        kept = Path(summary.savepoint.removeprefix("file:"))
+        if stop_reason == "idle":  # the drain's last lake commit would stop the next run's commits
+            lake = open_catalog(iceberg_location(pipeline)).load_table(names.readings_table)
+            reopen_after_drain(lake, summary.job_id, checkpoint_id(kept))
+        prune(state, keep=kept)
     return summary
 
 
