@@ -12,7 +12,8 @@ at a row:
 
 Every table is a ``ReplacingMergeTree(version, is_deleted)`` keyed by its natural key, so a
 replay, a restart or a re-sent record rewrites the same row; offsets are committed after the
-insert (a crash in between re-inserts the same versions).
+insert (a crash in between re-inserts the same versions), asynchronously, so a broker that is
+away never holds up the sink.
 
 **Few inserts, alerts first.** Every insert makes a part (about 10 ms of engine CPU in chDB, more
 through a materialized view), so records wait to be written together: alerts at most 0.2 s,
@@ -140,6 +141,7 @@ class ServingSink:
         self._written: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
         self._warned: dict[str, float] = {}
+        self._commit_in_flight = False
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -153,6 +155,7 @@ class ServingSink:
                 "fetch.wait.max.ms": 100,
                 # Errors reach error_cb (and :meth:`_kafka_error`), not librdkafka's own stderr log.
                 "error_cb": self._kafka_error,
+                "on_commit": self._on_commit,
                 "log_level": 2,
             }
         )
@@ -279,13 +282,17 @@ class ServingSink:
             if time.monotonic() - quiet_since >= settle_s:
                 return
 
-    def close(self) -> None:
-        """Write what is held, commit, and let go of the engine and the consumer."""
+    def close(self, commit_wait_s: float = 5.0) -> None:
+        """Write what is held, commit (waiting at most ``commit_wait_s`` for the broker), and let go
+        of the engine and the consumer."""
         try:
             for topic in self._order:
                 if self._pending[topic].offsets:
                     self._write(topic)
             self._commit()
+            deadline = time.monotonic() + commit_wait_s
+            while self._commit_in_flight and time.monotonic() < deadline:
+                self._consumer.poll(0.1)  # serves the commit's callback (a record it returns is read again later)
         finally:
             self._engine.close()
             self._consumer.close()
@@ -305,17 +312,34 @@ class ServingSink:
             log.warning("%s", message)
 
     def _commit(self) -> None:
-        """Commit the offsets of what was written; a broker that cannot take them now gets them later."""
+        """Commit the offsets of what was written, asynchronously: a broker that is away never holds
+        up the loop (a synchronous commit waits for its coordinator, for minutes); one commit at a
+        time, and what it could not commit is committed by a later one."""
+        if self._commit_in_flight:
+            return
         changed = {k: v for k, v in self._written.items() if self._committed.get(k) != v}
         if not changed:
             return
         try:
             self._consumer.commit(
-                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in changed.items()], asynchronous=False
+                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in changed.items()], asynchronous=True
             )
-            self._committed.update(changed)
+            self._commit_in_flight = True
         except KafkaException as exc:
-            self._warn("commit", f"offsets not committed yet ({exc}); the rows are written (a re-write is idempotent)")
+            self._commit_failed(exc)
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's answer to a commit (served by :meth:`poll`)."""
+        self._commit_in_flight = False
+        if error is not None:
+            self._commit_failed(error)
+            return
+        for tp in partitions:
+            if tp.error is None and tp.offset >= 0:
+                self._committed[(tp.topic, tp.partition)] = tp.offset - 1
+
+    def _commit_failed(self, cause: object) -> None:
+        self._warn("commit", f"offsets not committed yet ({cause}); the rows are written (a re-write is idempotent)")
 
 
 def _chunks(pieces: list[bytes], limit: int) -> list[list[bytes]]:
