@@ -38,7 +38,7 @@ from flink_jobs.runtime import (
 from flink_jobs.streaming.job import RESTART_ATTEMPTS, RESTART_WINDOW, job_config, submit
 from flink_jobs.streaming.plan import KafkaEndpoint, job_plan
 from flink_jobs.streaming.restore import checkpoint_id, drained_root, latest_restore_point, prune, savepoint_root
-from meterflow.errors import MeterflowError, SpecError
+from meterflow.errors import MeterflowError, SpecError, StackError
 from meterflow.paths import pipeline_state
 from meterflow.reading import MeterInfo
 from meterflow.spec.model import MeterPipeline
@@ -106,8 +106,13 @@ class RunSummary:
 def prepare(pipeline: MeterPipeline, bootstrap: str, echo: Callable[[str], None] | None = None) -> PipelineNames:
     """Create what the job writes to and reads from, and re-create what has gone missing;
     idempotent (also run by the operator). ``echo`` hears of every repair."""
+    from kafka.errors import KafkaError
+
     names = names_for(pipeline)
-    ensure_topics(bootstrap, topic_plan(pipeline))
+    try:
+        ensure_topics(bootstrap, topic_plan(pipeline))
+    except KafkaError as exc:
+        raise StackError(f"Kafka at {bootstrap} does not answer ({exc}); is it up? see `meterflow status`") from None
     ensure_readings_table(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
     applied = apply_migrations(clickhouse_dsn(pipeline), names.clickhouse_database)
     if echo is not None:
@@ -358,10 +363,9 @@ class _IdleProbe:
     """
 
     def __init__(self, bootstrap: str, names: PipelineNames, settle_s: float) -> None:
-        from kafka import KafkaAdminClient, KafkaConsumer
-
-        self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meterflow-idle-probe")
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="meterflow-idle-probe")
+        self._bootstrap = bootstrap
+        self._admin: Any = None
+        self._consumer: Any = None
         self._topic = names.topics.readings
         self._group = names.consumer_group
         self._settle_s = settle_s
@@ -377,6 +381,7 @@ class _IdleProbe:
         from kafka.errors import KafkaError
 
         try:
+            self._connect()
             topic = self._consumer.partitions_for_topic(self._topic) or []
             partitions = [TopicPartition(self._topic, p) for p in topic]
             ends = self._consumer.end_offsets(partitions)
@@ -391,9 +396,19 @@ class _IdleProbe:
         self._since = self._since or now
         return now - self._since >= self._settle_s
 
+    def _connect(self) -> None:
+        """The clients, made when first needed (the broker may be away when the run starts)."""
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        if self._admin is None:
+            self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="meterflow-idle-probe")
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, client_id="meterflow-idle-probe")
+
     def close(self) -> None:
-        self._admin.close()
-        self._consumer.close()
+        for client in (self._admin, self._consumer):
+            if client is not None:
+                client.close()
 
 
 def _status(job: Any) -> str:

@@ -1,6 +1,7 @@
 """Faults a user makes with the CLI, without a streaming job (issue 11): each refused in one line.
 
-* ``run`` before ``up`` says to run ``meterflow up`` and starts no broker;
+* ``run`` before ``up`` says to run ``meterflow up`` and starts no broker; a Kafka that does not
+  answer is one line too;
 * a pipeline's lock names its holder, and dies with it (``kill -9``): ``reset`` of a running
   pipeline is refused, and allowed once the holder is gone;
 * ``meterflow sql`` is read-only unless ``--write``; an empty query is a one-line error;
@@ -72,6 +73,17 @@ def test_run_without_up_says_to_start_the_broker(tmp_path: Path) -> None:
         "(or set spec.source.bootstrapServers)\n"
     )
     assert not (tmp_path / "kafka").exists()  # no broker was started behind the user's back
+
+
+def test_run_against_a_kafka_that_does_not_answer_is_one_line(
+    meterflow_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a broker killed while ``run`` starts looks like (found by ``make chaos``: a traceback)."""
+    pipeline = unique_pipeline("water-meters", source={"bootstrapServers": "127.0.0.1:9"})  # nothing listens
+    assert main(["run", "-f", str(write_manifest(pipeline, tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("meterflow: Kafka at 127.0.0.1:9 does not answer (")
+    assert err.endswith("); is it up? see `meterflow status`\n") and err.count("\n") == 1
 
 
 def test_the_lock_names_its_holder_and_dies_with_it(holder: tuple[MeterPipeline, subprocess.Popen[str]]) -> None:
