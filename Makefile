@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(CACHE)/uv
 
-.PHONY: help setup venv jars jvm test-jvm k8s-bins check-java test test-unit lint format crd demo bench bench-smoke clean \
+.PHONY: help setup venv jars jvm test-jvm k8s-bins check-java test test-unit lint format crd demo chaos bench bench-smoke clean \
         kind-up kind-deps kind-deploy kind-demo kind-demo-mqtt kind-down images mosquitto
 
 help: ## List the targets
@@ -110,6 +110,9 @@ crd: venv ## Regenerate the chart's CRD from the spec model
 
 demo: setup ## The main job on the embedded default: simulate water meters, stream, batch, report
 	$(METERFLOW) demo
+
+chaos: setup ## The long fault campaign: 10 x kill -9 of the run, 3 x of the broker, 200k readings + 10k hostile; report in .meterflow/chaos/
+	$(PY) -m tests.faults.chaos
 
 bench: setup ## Benchmarks (throughput, latency, batch, serving); writes bench/results/<time>.json
 	$(MAKE) bench-deps || echo "==> bench-deps failed: the Spark peer will be recorded as failed"

@@ -122,35 +122,43 @@ def kafka_bootstrap(pipeline: MeterPipeline) -> str:
     return bootstrap_for(pipeline, start=False)
 
 
-def stop_with_savepoint(job_client: Any, drain: bool, directory: Path, timeout_s: float = 300.0) -> str:
+def stop_with_savepoint(
+    job_client: Any, drain: bool, directory: Path, timeout_s: float = 300.0, retry_s: float | None = None
+) -> str:
     """Stop the job with a savepoint; with ``drain`` the watermark first advances to the end of
     event time, so every open window fires. Returns the savepoint path.
 
     PyFlink 2.2's ``JobClient.stop_with_savepoint`` still calls the two-argument Java method that
-    Flink 2 removed; this calls the current one (with the canonical savepoint format).
+    Flink 2 removed; this calls the current one (with the canonical savepoint format). ``retry_s``
+    bounds how long it is asked again while the job's tasks are not running (default: ``timeout_s``).
     """
     return _savepoint(
-        lambda jvm, fmt: job_client._j_job_client.stopWithSavepoint(drain, directory.as_uri(), fmt), timeout_s
+        lambda jvm, fmt: job_client._j_job_client.stopWithSavepoint(drain, directory.as_uri(), fmt),
+        timeout_s,
+        timeout_s if retry_s is None else retry_s,
     )
 
 
 def trigger_savepoint(job_client: Any, directory: Path, timeout_s: float = 300.0) -> str:
     """Take a savepoint and keep the job running; returns its path (canonical format, as above)."""
-    return _savepoint(lambda jvm, fmt: job_client._j_job_client.triggerSavepoint(directory.as_uri(), fmt), timeout_s)
+    return _savepoint(
+        lambda jvm, fmt: job_client._j_job_client.triggerSavepoint(directory.as_uri(), fmt), timeout_s, timeout_s
+    )
 
 
 _NOT_RUNNING_YET = ("is not being executed at the moment", "Not all required tasks are currently running")
 """A savepoint asked for before every task is up is refused with these words; it is asked again."""
 
 
-def _savepoint(request: Callable[[Any, Any], Any], timeout_s: float) -> str:
-    """Run a savepoint ``request`` (a Java future), again while the job's tasks are still starting."""
+def _savepoint(request: Callable[[Any, Any], Any], timeout_s: float, retry_s: float) -> str:
+    """Run a savepoint ``request`` (a Java future), again for up to ``retry_s`` while the job's tasks
+    are still starting (or restarting)."""
     from py4j.protocol import Py4JJavaError
     from pyflink.java_gateway import get_gateway
 
     jvm = get_gateway().jvm
     canonical = jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + retry_s
     while True:
         future = request(jvm, canonical)
         try:

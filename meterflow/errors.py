@@ -1,11 +1,14 @@
 """The small vocabulary of errors meterflow raises on purpose.
 
-Every message names the bad value and says what to do about it; the CLI prints it as one line.
+Every message names the bad value and says what to do about it; the CLI prints it as one line
+and exits with the error's ``exit_code`` (2: fix something and try again).
 """
 
 
 class MeterflowError(Exception):
     """Base of every error meterflow raises on purpose."""
+
+    exit_code = 2
 
 
 class SpecError(MeterflowError):

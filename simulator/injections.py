@@ -246,11 +246,17 @@ class Injector:
         bad = self.malformed(self._malformed, base)
         self._malformed += 1
         key = meter_id if bad.key is None else bad.key
-        entry = {"key": key, "payload": bad.payload, "reason": bad.reason, "variant": bad.variant}
+        entry = {
+            "key": key,
+            "payload": bad.payload,
+            "payload_encoding": bad.encoding,
+            "reason": bad.reason,
+            "variant": bad.variant,
+        }
         if bad.stage != "job":
             entry["stage"] = bad.stage
         self.truth.malformed.append(entry)
-        return Record(key.encode(), bad.payload.encode(), "malformed", millis)
+        return Record(key.encode(), bad.data, "malformed", millis)
 
     def _unknown_record(self, last: Slot) -> Record:
         meter_id = self.unknown_ids[self._unknown_turn % len(self.unknown_ids)]

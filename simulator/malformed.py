@@ -1,14 +1,22 @@
 """Malformed reading payloads, one defect each, with the dead-letter reason the job must give.
 
-The variants run through every :class:`~meterflow.reading.DlqReason` in their first eight
-entries (so a run with at least eight malformed records has one of each), then through more
+The variants run through every :class:`~meterflow.reading.DlqReason` in their first twelve
+entries (so a run with at least twelve malformed records has one of each), then through more
 shapes of the same defects: not an object, trailing garbage, empty value, nulls, a boolean
 meter id, a day-first timestamp, infinities, an unknown measurement name. Used by
 :mod:`simulator.injections`.
+
+The hostile ones (issue 11) are among the first twelve: bytes that are not UTF-8 in the meter id
+(``bad_encoding``), a meter id of 160 characters (``bad_meter_id``), a clock in 2096
+(``future_timestamp``, whatever the run's start: real time is far behind) and in 1972
+(``too_old``: older than ``spec.source.maxReadingAge`` allows, 30 years by default). Leap years
+both, so every simulated day exists in them. A payload that is not UTF-8 is carried as base64
+(``encoding``), exactly as the dead-letter topic keeps it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +60,13 @@ class Malformed:
     reason: str
     stage: str = "job"
     key: str | None = None
+    encoding: str = "utf-8"
+    """``base64``: ``payload`` is the base64 of bytes that are not UTF-8 (as the dead letter keeps them)."""
+
+    @property
+    def data(self) -> bytes:
+        """The bytes sent."""
+        return base64.b64decode(self.payload) if self.encoding == "base64" else self.payload.encode()
 
 
 def _dump(fields: dict[str, object]) -> str:
@@ -110,6 +125,31 @@ def _day_first(base: Base) -> str:
     return _with(base, timestamp=f"{day}/{month}/{year} {time}")
 
 
+def _not_utf8(base: Base) -> str:
+    """The reading with a meter id that ends in bytes no UTF-8 decoder accepts (0xFF 0xFE, as the
+    surrogate escapes that :func:`malformed` turns back into those bytes)."""
+    quoted = json.dumps(base.meter_id)
+    return _dump(base.fields()).replace(quoted, quoted[:-1] + "\udcff\udcfe" + '"', 1)
+
+
+def _year(base: Base, year: int) -> str:
+    return _with(base, timestamp=f"{year:04d}{base.timestamp[4:]}")
+
+
+def _named(payload: str, meter_id: str) -> str | None:
+    """The other meter id (a string) a payload names: its device sends it under that key (so over
+    MQTT it is on that meter's topic, and the bridge passes it on to the job)."""
+    try:
+        named = json.loads(payload).get("meter_id")
+    except (ValueError, AttributeError):
+        return None
+    return named if isinstance(named, str) and named != meter_id else None
+
+
+LONG_METER_ID = 160
+"""Characters of the ``bad_meter_id`` variant's meter id (the job allows 128)."""
+
+
 VARIANTS: tuple[tuple[str, DlqReason, Callable[[Base], str | None]], ...] = (
     ("truncated", DlqReason.bad_json, lambda b: _dump(b.fields())[:-6]),
     ("no_value", DlqReason.missing_field, lambda b: _without(b, "value")),
@@ -119,6 +159,14 @@ VARIANTS: tuple[tuple[str, DlqReason, Callable[[Base], str | None]], ...] = (
     ("unknown_series", DlqReason.unknown_measurement, _unknown_series),
     ("wrong_unit", DlqReason.unit_mismatch, lambda b: _with(b, unit="k" + b.measurement.unit)),
     ("out_of_range", DlqReason.out_of_range, _out_of_range),
+    ("not_utf8", DlqReason.bad_encoding, _not_utf8),
+    (
+        "long_meter_id",
+        DlqReason.bad_meter_id,
+        lambda b: _with(b, meter_id=(b.meter_id * LONG_METER_ID)[:LONG_METER_ID]),
+    ),
+    ("year_2096", DlqReason.future_timestamp, lambda b: _year(b, 2096)),
+    ("year_1972", DlqReason.too_old, lambda b: _year(b, 1972)),
     ("not_object", DlqReason.bad_json, lambda b: json.dumps(list(b.fields().values()), separators=(",", ":"))),
     ("null_meter_id", DlqReason.missing_field, lambda b: _with(b, meter_id=None)),
     ("meter_id_bool", DlqReason.wrong_type, lambda b: _with(b, meter_id=True)),
@@ -150,6 +198,12 @@ def malformed(index: int, base: Base) -> Malformed:
     for step in range(len(VARIANTS)):
         name, reason, build = VARIANTS[(index + step) % len(VARIANTS)]
         payload = build(base)
-        if payload is not None:
-            return Malformed(name, payload, reason.value)
+        if payload is None:
+            continue
+        try:
+            text = payload.encode().decode()
+        except UnicodeEncodeError:  # surrogate escapes stand for bytes that are not UTF-8
+            data = payload.encode("utf-8", "surrogateescape")
+            return Malformed(name, base64.b64encode(data).decode(), reason.value, encoding="base64")
+        return Malformed(name, text, reason.value, key=_named(text, base.meter_id))
     raise AssertionError("every variant but out_of_range always applies")  # pragma: no cover

@@ -31,7 +31,7 @@ from meterflow.stack.mqtturl import parse_mqtt_url
 from simulator.errors import SimulatorError
 from simulator.pacing import Pacer
 from simulator.producer import SendStats
-from simulator.record import Record
+from simulator.record import Record, recorded_value
 from simulator.wide import Message, WideEncoder, source_of
 
 WINDOW = 2_000
@@ -182,4 +182,4 @@ class MqttSender:
 
 
 def _record_line(m: Message) -> str:
-    return json.dumps({"topic": m.topic, "key": m.key, "value": m.payload.decode(), "kind": m.kind}) + "\n"
+    return json.dumps({"topic": m.topic, "key": m.key, **recorded_value(m.payload), "kind": m.kind}) + "\n"

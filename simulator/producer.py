@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from simulator.errors import SimulatorError
 from simulator.pacing import Pacer
-from simulator.record import Record
+from simulator.record import Record, recorded_value
 
 LINGER_MS = 50
 BATCH_BYTES = 1_048_576
@@ -174,4 +174,4 @@ class Sender:
 
 
 def _record_line(r: Record) -> str:
-    return json.dumps({"key": r.key.decode(), "value": r.value.decode(), "kind": r.kind}) + "\n"
+    return json.dumps({"key": r.key.decode(), **recorded_value(r.value), "kind": r.kind}) + "\n"

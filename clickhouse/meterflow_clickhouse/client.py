@@ -47,14 +47,24 @@ def embedded_path(dsn: str) -> str:
     return urlparse(dsn).path
 
 
+READ_ONLY_SETTINGS: dict[str, Any] = {"readonly": 2}
+"""A read-only session's own setting: reads, and settings for them; no write, no DDL. 2 rather than
+1 because the client sends settings of its own. It is a setting of the whole session (chDB applies
+per-query settings with SET and cannot take back ``readonly``), so a read-only session is always a
+client of its own, never a shared one switched over."""
+
+
 @contextmanager
-def session(dsn: str, database: str | None = None, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Any]:
-    """A clickhouse-connect client for ``dsn`` (default ``database``), closed on exit. Embedded: the
-    session of the process that serves the engine when one does, else the engine opened here
-    under its file lock (released on exit)."""
+def session(
+    dsn: str, database: str | None = None, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S, read_only: bool = False
+) -> Iterator[Any]:
+    """A clickhouse-connect client for ``dsn`` (default ``database``), closed on exit; with
+    ``read_only`` ClickHouse refuses every write and DDL. Embedded: the session of the process that
+    serves the engine when one does, else the engine opened here under its file lock (released on
+    exit)."""
     if is_embedded(dsn):
         path = embedded_path(dsn)
-        engine = _engine_for(path, database, lock_timeout_s)
+        engine = _engine_for(path, database, lock_timeout_s, read_only)
         if not isinstance(engine, FileLock):
             try:
                 yield engine
@@ -62,7 +72,7 @@ def session(dsn: str, database: str | None = None, lock_timeout_s: float = DEFAU
                 engine.close()
             return
         try:
-            client = _connect(dsn, database)
+            client = _connect(dsn, database, read_only)
             try:
                 yield client
             finally:
@@ -70,14 +80,14 @@ def session(dsn: str, database: str | None = None, lock_timeout_s: float = DEFAU
         finally:
             engine.release()
     else:
-        client = _connect(dsn, database)
+        client = _connect(dsn, database, read_only)
         try:
             yield client
         finally:
             client.close()
 
 
-def _engine_for(path: str, database: str | None, timeout_s: float) -> RemoteClient | FileLock:
+def _engine_for(path: str, database: str | None, timeout_s: float, read_only: bool) -> RemoteClient | FileLock:
     """A session of the process serving the engine, or the engine's file lock to open it here.
 
     A holder may start serving while we wait for its lock (it locks, opens, then announces), so
@@ -86,7 +96,7 @@ def _engine_for(path: str, database: str | None, timeout_s: float) -> RemoteClie
     lock = FileLock(f"{path}.lock")
     deadline = time.monotonic() + timeout_s
     while True:
-        served = served_client(path, database)
+        served = served_client(path, database, read_only)
         if served is not None:
             return served
         try:
@@ -138,7 +148,9 @@ class HeldSession:
             self._file_lock = _acquire(path, self._timeout)
             try:
                 self._client = _connect(self.dsn, self.database)
-                self._server = EngineServer(path, lambda database: _connect(self.dsn, database), self.lock)
+                self._server = EngineServer(
+                    path, lambda database, read_only: _connect(self.dsn, database, read_only), self.lock
+                )
             except Exception:
                 self.close()
                 raise
@@ -159,11 +171,12 @@ class HeldSession:
                 self._file_lock = None
 
 
-def _connect(dsn: str, database: str | None) -> Any:
+def _connect(dsn: str, database: str | None, read_only: bool = False) -> Any:
+    settings = SESSION_SETTINGS | READ_ONLY_SETTINGS if read_only else SESSION_SETTINGS
     try:
         if database:
-            return clickhouse_connect.get_client(dsn=dsn, settings=SESSION_SETTINGS, database=database)
-        return clickhouse_connect.get_client(dsn=dsn, settings=SESSION_SETTINGS)
+            return clickhouse_connect.get_client(dsn=dsn, settings=settings, database=database)
+        return clickhouse_connect.get_client(dsn=dsn, settings=settings)
     except Exception as exc:  # the driver raises many types; name the DSN and the cause
         safe = _redact(dsn)
         raise ClickHouseError(f"cannot connect to ClickHouse at {safe}: {str(exc).splitlines()[0]}") from exc

@@ -2,7 +2,13 @@
 
 Migrations are the SQL files in ``migrations/`` (``NNNN_name.sql``), ``{db}`` standing for the
 pipeline's database. Applied versions are recorded in ``<db>.schema_migrations`` with a checksum;
-a changed file that was already applied is an error (write a new migration instead).
+a changed file that was already applied is an error naming the file (write a new migration
+instead).
+
+An applied migration is also checked against what exists: a table or view it creates that is
+gone (``DROP TABLE alerts`` in ``meterflow sql --write``) is created again by re-running the
+statement that created it — every migration creates with ``IF NOT EXISTS``, so that is the
+statement's own idempotent effect. Materialized views find a re-created table by name.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from typing import Any
 from meterflow_clickhouse.client import ClickHouseError, session
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_CREATES = re.compile(
+    r"^CREATE\s+(?:TABLE|VIEW|MATERIALIZED\s+VIEW|DICTIONARY)\s+IF\s+NOT\s+EXISTS\s+[\w{}]+\.(\w+)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,10 @@ class Migration:
     sql: str
 
     @property
+    def file(self) -> str:
+        return f"{self.version:04d}_{self.name}.sql"
+
+    @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
 
@@ -35,6 +48,15 @@ class Migration:
         body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
         parts = re.split(r"^;\s*$", body, flags=re.MULTILINE)
         return [p.strip().replace("{db}", database) for p in parts if p.strip()]
+
+    def creates(self, database: str) -> list[tuple[str, str]]:
+        """(object name, statement) of every ``CREATE ... IF NOT EXISTS`` of the migration, in order."""
+        found = []
+        for statement in self.statements(database):
+            match = _CREATES.match(statement)
+            if match:
+                found.append((match.group(1), statement))
+        return found
 
 
 def migrations() -> list[Migration]:
@@ -54,7 +76,8 @@ def apply_migrations(dsn: str, database: str) -> list[str]:
 
 
 def apply_with(client: Any, database: str) -> list[str]:
-    """:func:`apply_migrations` on an open client."""
+    """:func:`apply_migrations` on an open client: the names of the migrations applied, and
+    ``<migration> (recreated <objects>)`` for every applied one whose objects had gone."""
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     client.command(
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
@@ -65,14 +88,25 @@ def apply_with(client: Any, database: str) -> list[str]:
         int(v): c
         for v, c in client.query(f"SELECT version, checksum FROM {database}.schema_migrations FINAL").result_rows
     }
+    existing = {
+        str(name)
+        for (name,) in client.query(
+            "SELECT name FROM system.tables WHERE database = {db:String}", parameters={"db": database}
+        ).result_rows
+    }
     done = []
     for migration in migrations():
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
                 raise ClickHouseError(
-                    f"migration {migration.version:04d}_{migration.name} changed after it was applied to {database}; "
+                    f"migration {migration.file} changed after it was applied to {database}; "
                     "add a new migration instead of editing an applied one"
                 )
+            missing = [(name, statement) for name, statement in migration.creates(database) if name not in existing]
+            for _, statement in missing:
+                client.command(statement)
+            if missing:
+                done.append(f"{migration.file.removesuffix('.sql')} (recreated {', '.join(n for n, _ in missing)})")
             continue
         for statement in migration.statements(database):
             client.command(statement)

@@ -71,10 +71,10 @@ def announcement(path: str) -> Path:
 class EngineServer:
     """Serves one open engine to other processes (the thread that owns it calls :meth:`close`)."""
 
-    def __init__(self, path: str, connect: Callable[[str | None], Any], lock: threading.Lock) -> None:
+    def __init__(self, path: str, connect: Callable[[str | None, bool], Any], lock: threading.Lock) -> None:
         self._connect = connect
         self._lock = lock
-        self._clients: dict[str | None, Any] = {}
+        self._clients: dict[tuple[str | None, bool], Any] = {}
         self._socket = f"{path}.sock"
         with suppress(FileNotFoundError):
             os.unlink(self._socket)
@@ -114,14 +114,14 @@ class EngineServer:
         with conn:
             while True:
                 try:
-                    database, method, args, kwargs = conn.recv()
+                    scope, method, args, kwargs = conn.recv()
                 except (EOFError, OSError):
                     return
                 try:
                     if method not in _METHODS:
                         raise RemoteError(f"{method} is not served")
                     with self._lock:
-                        result = getattr(self._client(database), method)(*args, **kwargs)
+                        result = getattr(self._client(*scope), method)(*args, **kwargs)
                     reply: tuple[str, Any] = ("ok", _plain(method, result))
                 except Exception as exc:  # the engine's errors travel back to the caller as text
                     reply = ("error", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
@@ -130,10 +130,11 @@ class EngineServer:
                 except (OSError, EOFError):
                     return
 
-    def _client(self, database: str | None) -> Any:
-        if database not in self._clients:
-            self._clients[database] = self._connect(database)
-        return self._clients[database]
+    def _client(self, database: str | None, read_only: bool) -> Any:
+        """One client per database, and another for read-only sessions (readonly is a session setting)."""
+        if (database, read_only) not in self._clients:
+            self._clients[(database, read_only)] = self._connect(database, read_only)
+        return self._clients[(database, read_only)]
 
 
 def _plain(method: str, result: Any) -> Any:
@@ -150,12 +151,13 @@ def _plain(method: str, result: Any) -> Any:
 class RemoteClient:
     """A session served by the process that holds the engine (the client API meterflow uses)."""
 
-    def __init__(self, conn: Connection, database: str | None) -> None:
+    def __init__(self, conn: Connection, database: str | None, read_only: bool = False) -> None:
         self._conn = conn
         self.database = database
+        self.read_only = read_only
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        self._conn.send((self.database, method, args, kwargs))
+        self._conn.send(((self.database, self.read_only), method, args, kwargs))
         status, value = self._conn.recv()
         if status == "error":
             raise RemoteError(value)
@@ -190,8 +192,9 @@ class _Summary:
         return self.values["written_rows"]
 
 
-def served_client(path: str, database: str | None) -> RemoteClient | None:
-    """A client of the process serving the engine at ``path``; None when nobody serves it."""
+def served_client(path: str, database: str | None, read_only: bool = False) -> RemoteClient | None:
+    """A client of the process serving the engine at ``path`` (a read-only session with
+    ``read_only``); None when nobody serves it."""
     file = announcement(path)
     try:
         info = json.loads(file.read_text())
@@ -206,4 +209,4 @@ def served_client(path: str, database: str | None) -> RemoteClient | None:
     except (OSError, EOFError) as exc:
         log.debug("the engine served at %s did not answer (%s); opening it here", info["address"], exc)
         return None
-    return RemoteClient(conn, database)
+    return RemoteClient(conn, database, read_only)

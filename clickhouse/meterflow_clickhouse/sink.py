@@ -12,7 +12,8 @@ at a row:
 
 Every table is a ``ReplacingMergeTree(version, is_deleted)`` keyed by its natural key, so a
 replay, a restart or a re-sent record rewrites the same row; offsets are committed after the
-insert (a crash in between re-inserts the same versions).
+insert (a crash in between re-inserts the same versions), asynchronously, so a broker that is
+away never holds up the sink.
 
 **Few inserts, alerts first.** Every insert makes a part (about 10 ms of engine CPU in chDB, more
 through a materialized view, whatever its size), so records wait to be written together: window
@@ -41,6 +42,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from meterflow_clickhouse.client import HeldSession
 
 log = logging.getLogger(__name__)
+
+TRANSIENT_WARN_EVERY_S = 60.0
+"""A recoverable Kafka error (the broker restarting) is logged at most this often per kind."""
 
 JSON_SETTINGS: dict[str, Any] = {
     "input_format_skip_unknown_fields": 1,
@@ -141,6 +145,8 @@ class ServingSink:
         self._written: dict[tuple[str, int], int] = {}
         self._last_write: dict[str, float] = {}
         self._committed: dict[tuple[str, int], int] = {}
+        self._warned: dict[str, float] = {}
+        self._commit_in_flight = False
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -152,6 +158,10 @@ class ServingSink:
                 "fetch.max.bytes": 64 << 20,
                 "max.partition.fetch.bytes": 16 << 20,
                 "fetch.wait.max.ms": 100,
+                # Errors reach error_cb (and :meth:`_kafka_error`), not librdkafka's own stderr log.
+                "error_cb": self._kafka_error,
+                "on_commit": self._on_commit,
+                "log_level": 2,
             }
         )
         self._consumer.subscribe(list(routes))
@@ -173,7 +183,8 @@ class ServingSink:
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
                 return
-            raise KafkaException(error)
+            self._kafka_error(error)
+            return
         topic, offset, partition, value = message.topic(), message.offset(), message.partition(), message.value()
         if topic is None or offset is None or partition is None:  # only error events lack these
             return
@@ -238,12 +249,20 @@ class ServingSink:
         return written
 
     def caught_up(self) -> bool:
-        """True when every assigned partition has been read to its end offset and nothing is held."""
+        """True when every assigned partition has been read to its end offset and nothing is held
+        (False while the broker cannot say)."""
         if any(p.offsets for p in self._pending.values()):
             return False
         assignment = self._consumer.assignment()
         if not assignment:
             return False
+        try:
+            return self._read_to_end(assignment)
+        except KafkaException as exc:
+            self._kafka_error(exc.args[0])
+            return False
+
+    def _read_to_end(self, assignment: list[TopicPartition]) -> bool:
         positions = self._consumer.position(assignment)
         # librdkafka knows no position for a partition it has consumed nothing from since its
         # assignment (OFFSET_INVALID): it then resumes from the committed offset, or the earliest.
@@ -272,31 +291,64 @@ class ServingSink:
             if time.monotonic() - quiet_since >= settle_s:
                 return
 
-    def close(self) -> None:
-        """Write what is held, commit, and let go of the engine and the consumer."""
+    def close(self, commit_wait_s: float = 5.0) -> None:
+        """Write what is held, commit (waiting at most ``commit_wait_s`` for the broker), and let go
+        of the engine and the consumer."""
         try:
             for topic in self._order:
                 if self._pending[topic].offsets:
                     self._write(topic)
             self._commit()
+            deadline = time.monotonic() + commit_wait_s
+            while self._commit_in_flight and time.monotonic() < deadline:
+                self._consumer.poll(0.1)  # serves the commit's callback (a record it returns is read again later)
         finally:
             self._engine.close()
             self._consumer.close()
 
+    def _kafka_error(self, error: KafkaError) -> None:
+        """A consumer error: fatal ones end the sink; the rest (the broker is away, restarting, a
+        coordinator moves) librdkafka recovers from by itself, so they are only said."""
+        if error.fatal():
+            raise KafkaException(error)
+        self._warn(error.name(), f"Kafka: {error.str()} ({error.name()}); the serving sink retries")
+
+    def _warn(self, key: str, message: str) -> None:
+        """Log ``message``, at most once every :data:`TRANSIENT_WARN_EVERY_S` per ``key``."""
+        now = time.monotonic()
+        if now - self._warned.get(key, -TRANSIENT_WARN_EVERY_S) >= TRANSIENT_WARN_EVERY_S:
+            self._warned[key] = now
+            log.warning("%s", message)
+
     def _commit(self) -> None:
-        """Commit the offsets of what was written; a broker that cannot take them now gets them later."""
+        """Commit the offsets of what was written, asynchronously: a broker that is away never holds
+        up the loop (a synchronous commit waits for its coordinator, for minutes); one commit at a
+        time, and what it could not commit is committed by a later one."""
+        if self._commit_in_flight:
+            return
         changed = {k: v for k, v in self._written.items() if self._committed.get(k) != v}
         if not changed:
             return
         try:
             self._consumer.commit(
-                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in changed.items()], asynchronous=False
+                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in changed.items()], asynchronous=True
             )
-            self._committed.update(changed)
+            self._commit_in_flight = True
         except KafkaException as exc:
-            log.warning(
-                "offsets not committed yet (%s); the rows are written and would be re-written idempotently", exc
-            )
+            self._commit_failed(exc)
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's answer to a commit (served by :meth:`poll`)."""
+        self._commit_in_flight = False
+        if error is not None:
+            self._commit_failed(error)
+            return
+        for tp in partitions:
+            if tp.error is None and tp.offset >= 0:
+                self._committed[(tp.topic, tp.partition)] = tp.offset - 1
+
+    def _commit_failed(self, cause: object) -> None:
+        self._warn("commit", f"offsets not committed yet ({cause}); the rows are written (a re-write is idempotent)")
 
 
 def _chunks(pieces: list[bytes], limit: int) -> list[list[bytes]]:

@@ -2,7 +2,8 @@
 
 A savepoint taken by a *drained* stop is never a restore point: Flink 2 records its operators as
 finished, and a job restored from it finishes at once (measured), with its watermark at the end
-of time besides. A drained stop therefore takes an ordinary savepoint first, and that one is kept.
+of time besides. A drained stop therefore takes an ordinary savepoint first, and that one is kept
+(and the lake's commit bookkeeping is set back to it: :mod:`meterflow_iceberg.committed`).
 
 Checkpoints are retained on cancellation and on a crash (nothing cleans them up), savepoints are
 written by a graceful stop; a restart restores the newest of them, so a stopped or killed
@@ -12,7 +13,11 @@ written by a graceful stop; a restart restores the newest of them, so a stopped 
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
+
+_METADATA_MAGIC = 0x4960672D
+"""The first four bytes of a Flink checkpoint's ``_metadata`` (then a version, then the checkpoint id)."""
 
 
 def checkpoint_root(state: Path) -> Path:
@@ -47,3 +52,12 @@ def prune(state: Path, keep: Path | None) -> None:
             if keep is not None and (child == keep or child in keep.parents):
                 continue
             shutil.rmtree(child, ignore_errors=True)
+
+
+def checkpoint_id(point: Path) -> int:
+    """The checkpoint id of a checkpoint or savepoint folder, read from its ``_metadata`` header."""
+    with (point / "_metadata").open("rb") as metadata:
+        magic, _version, number = struct.unpack(">iiq", metadata.read(16))
+    if magic != _METADATA_MAGIC:
+        raise ValueError(f"{point}/_metadata is not a Flink checkpoint's metadata")
+    return int(number)

@@ -16,11 +16,12 @@ to PyFlink's mini-cluster and copies results into ClickHouse while the job runs.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,21 +35,24 @@ from flink_jobs.runtime import (
     trigger_savepoint,
     web_ui_port,
 )
-from flink_jobs.streaming.job import job_config, submit
+from flink_jobs.streaming.job import RESTART_ATTEMPTS, RESTART_WINDOW, job_config, submit
 from flink_jobs.streaming.plan import KafkaEndpoint, job_plan
-from flink_jobs.streaming.restore import drained_root, latest_restore_point, prune, savepoint_root
-from meterflow.errors import MeterflowError, SpecError
+from flink_jobs.streaming.restore import checkpoint_id, drained_root, latest_restore_point, prune, savepoint_root
+from meterflow.errors import MeterflowError, SpecError, StackError
 from meterflow.paths import pipeline_state
 from meterflow.reading import MeterInfo
 from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
 from meterflow.spec.topics import topic_plan
+from meterflow.stack.broker import probe
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow.stack.local import bootstrap_for
+from meterflow.stack.lock import command_line, hold_pipeline
 from meterflow.stack.topics import delete_topics, ensure_topics
 from meterflow_clickhouse.migrate import apply_migrations, drop_database
 from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, ServingSink
 from meterflow_iceberg.catalog import open_catalog
+from meterflow_iceberg.committed import reopen_after_drain
 from meterflow_iceberg.tables import drop_namespace, ensure_readings_table
 
 CONTINUOUS_IDLE_TIMEOUT_MS = 30_000
@@ -64,8 +68,26 @@ STATUS_EVERY_S = 0.5
 """How often the run loop asks the JVM for the job's state (a gateway round trip) between polls of the sink."""
 
 
+SAVEPOINT_TIMEOUT_S = 300.0
+"""How long a stop waits for its savepoint (and asks again while the job's tasks are starting)."""
+INTERRUPTED_SAVEPOINT_S = 60.0
+INTERRUPTED_SAVEPOINT_RETRY_S = 20.0
+"""The same after Ctrl-C: a job that cannot save by then (one in a restart loop) is cancelled
+instead; its retained checkpoints remain."""
+
+
 class JobFailedError(MeterflowError):
-    """The Flink job ended in a failure."""
+    """The Flink job ended in a failure (its restart strategy gave up)."""
+
+
+class StopFailedError(MeterflowError):
+    """The run could not save its state with a savepoint when it stopped (the job was cancelled)."""
+
+
+class InterruptedRunError(StopFailedError):
+    """Ctrl-C, and the job could not save its state with a savepoint."""
+
+    exit_code = 130
 
 
 @dataclass
@@ -81,12 +103,21 @@ class RunSummary:
     sink_rows: dict[str, int] = field(default_factory=dict)
 
 
-def prepare(pipeline: MeterPipeline, bootstrap: str) -> PipelineNames:
-    """Create what the job writes to and reads from; idempotent (also run by the operator)."""
+def prepare(pipeline: MeterPipeline, bootstrap: str, echo: Callable[[str], None] | None = None) -> PipelineNames:
+    """Create what the job writes to and reads from, and re-create what has gone missing;
+    idempotent (also run by the operator). ``echo`` hears of every repair."""
+    from kafka.errors import KafkaError
+
     names = names_for(pipeline)
-    ensure_topics(bootstrap, topic_plan(pipeline))
+    try:
+        ensure_topics(bootstrap, topic_plan(pipeline))
+    except KafkaError as exc:
+        raise StackError(f"Kafka at {bootstrap} does not answer ({exc}); is it up? see `meterflow status`") from None
     ensure_readings_table(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
-    apply_migrations(clickhouse_dsn(pipeline), names.clickhouse_database)
+    applied = apply_migrations(clickhouse_dsn(pipeline), names.clickhouse_database)
+    if echo is not None:
+        for repaired in (a for a in applied if "(recreated" in a):
+            echo(f"ClickHouse {names.clickhouse_database}: migration {repaired}")
     if pipeline.spec.meters.source == "file":
         publish_meter_file(pipeline, bootstrap)
     return names
@@ -96,11 +127,12 @@ def reset(pipeline: MeterPipeline) -> PipelineNames:
     """Delete everything of ``pipeline`` on the embedded stack: topics, consumer groups, the
     ClickHouse database, the Iceberg namespace and the saved Flink state (``meterflow reset``)."""
     names = names_for(pipeline)
-    bootstrap = bootstrap_for(pipeline)
-    delete_topics(bootstrap, names.topics.all(), groups=[names.consumer_group, sink_group(names)])
-    drop_database(clickhouse_dsn(pipeline), names.clickhouse_database)
-    drop_namespace(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
-    shutil.rmtree(pipeline_state(pipeline.name), ignore_errors=True)
+    with hold_pipeline(pipeline.name, command_line()):  # never under a running job
+        bootstrap = bootstrap_for(pipeline)
+        delete_topics(bootstrap, names.topics.all(), groups=[names.consumer_group, sink_group(names)])
+        drop_database(clickhouse_dsn(pipeline), names.clickhouse_database)
+        drop_namespace(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
+        shutil.rmtree(pipeline_state(pipeline.name), ignore_errors=True)
     return names
 
 
@@ -152,9 +184,23 @@ def run_local(
     echo: Callable[[str], None] = print,
     idle_settle_s: float = 2.0,
 ) -> RunSummary:
-    """``meterflow run``: the job on PyFlink's mini-cluster plus the serving sink."""
-    bootstrap = bootstrap_for(pipeline)
-    names = prepare(pipeline, bootstrap)
+    """``meterflow run``: the job on PyFlink's mini-cluster plus the serving sink, one at a time
+    per pipeline (:class:`~meterflow.stack.lock.PipelineBusyError` names the run that holds it)."""
+    with hold_pipeline(pipeline.name, command_line()):
+        bootstrap = bootstrap_for(pipeline)
+        return _run_local(pipeline, bootstrap, until_idle, duration_s, fresh, echo, idle_settle_s)
+
+
+def _run_local(
+    pipeline: MeterPipeline,
+    bootstrap: str,
+    until_idle: bool,
+    duration_s: float | None,
+    fresh: bool,
+    echo: Callable[[str], None],
+    idle_settle_s: float,
+) -> RunSummary:
+    names = prepare(pipeline, bootstrap, echo)
     state = pipeline_state(pipeline.name)
     restore = None if fresh else latest_restore_point(state)
     cluster = prepare_local_jvm(pipeline.name)
@@ -174,7 +220,10 @@ def run_local(
     echo(f"  Flink log: {cluster.log_file}")
     sink = serving_sink(pipeline, bootstrap, names)
     idle = _IdleProbe(bootstrap, names, settle_s=idle_settle_s)
+    restarts = _Restarts(cluster.web_ui, summary.job_id, echo)
     next_check = 0.0
+    stopped: _Stopped | None = None
+    stop_reason: str | None = None
     try:
         with _interruptible() as interrupted:
             while True:
@@ -183,6 +232,7 @@ def run_local(
                     continue
                 next_check = time.monotonic() + STATUS_EVERY_S
                 status = _status(job)
+                restarts.saw(status)
                 if status in _TERMINAL:
                     summary.final_state = status
                     break
@@ -192,22 +242,21 @@ def run_local(
                     "duration" if duration_s is not None and time.monotonic() - started >= duration_s else
                     None
                 )  # fmt: skip
-                if stop_reason == "idle":
-                    # Resume from a savepoint taken before the drain (a drained one cannot be resumed):
-                    # windows the drain fires fire again later with the same rows, which ClickHouse
-                    # replaces by key.
-                    echo("stopping (idle): savepoint, then draining open windows …")
-                    summary.savepoint = trigger_savepoint(job, savepoint_root(state))
-                    stop_with_savepoint(job, drain=True, directory=drained_root(state))
-                    summary.final_state = _wait_terminal(job)
-                    break
-                if stop_reason:
-                    echo(f"stopping ({stop_reason}) …")
-                    summary.savepoint = stop_with_savepoint(job, drain=False, directory=savepoint_root(state))
-                    summary.final_state = _wait_terminal(job)
-                    break
+                if stop_reason is None:
+                    continue
+                stopped = _stop(job, stop_reason, state, bootstrap, echo)
+                summary.final_state, summary.savepoint = stopped.state, stopped.savepoint
+                break
         if summary.final_state == "FAILED":
-            raise JobFailedError(f"the streaming job failed: {_failure(job)}; see {cluster.log_file}")
+            raise JobFailedError(
+                f"the streaming job failed after {restarts.count} restart(s): {_failure(job)}; see {cluster.log_file}"
+            )
+        if stopped is not None and stopped.why_not is not None:
+            error = InterruptedRunError if stop_reason == "interrupted" else StopFailedError
+            raise error(
+                f"stopped without a savepoint ({stopped.why_not}); the job was cancelled and the next run "
+                f"resumes from its last checkpoint; see {cluster.log_file}"
+            )
         sink.drain()
     finally:
         summary.sink_rows = dict(sink.stats.rows)
@@ -215,8 +264,64 @@ def run_local(
         idle.close()
     summary.seconds = time.monotonic() - started
     if summary.savepoint:
-        prune(state, keep=Path(summary.savepoint.removeprefix("file:")))
+        kept = Path(summary.savepoint.removeprefix("file:"))
+        if stop_reason == "idle":  # the drain's last lake commit would stop the next run's commits
+            lake = open_catalog(iceberg_location(pipeline)).load_table(names.readings_table)
+            reopen_after_drain(lake, summary.job_id, checkpoint_id(kept))
+        prune(state, keep=kept)
     return summary
+
+
+@dataclass
+class _Stopped:
+    """How a stop ended: the job's final state, its savepoint, or why there is none."""
+
+    state: str
+    savepoint: str | None = None
+    why_not: str | None = None
+
+
+def _stop(job: Any, reason: str, state: Path, bootstrap: str, echo: Callable[[str], None]) -> _Stopped:
+    """Stop the job for ``reason`` with a savepoint.
+
+    ``idle`` takes a savepoint, then drains (every window fires): the next run resumes from the
+    savepoint taken before the drain (a drained one cannot be resumed), and the windows the drain
+    fired fire again with the same rows, which ClickHouse replaces by key. Any other reason stops
+    without draining. A job that cannot take a savepoint — its Kafka does not answer (a savepoint
+    commits every sink's transaction there), or it keeps failing and restarting — is cancelled
+    instead: its retained checkpoints are where the next run resumes. After Ctrl-C that is decided
+    within :data:`INTERRUPTED_SAVEPOINT_S`.
+    """
+    from py4j.protocol import Py4JJavaError
+
+    interrupted = reason == "interrupted"
+    echo("stopping (idle): savepoint, then draining open windows …" if reason == "idle" else f"stopping ({reason}) …")
+    if interrupted and probe(bootstrap) is None:
+        return _Stopped(_cancel(job), why_not=f"Kafka at {bootstrap} does not answer")
+    try:
+        if reason == "idle":
+            savepoint = trigger_savepoint(job, savepoint_root(state))
+            stop_with_savepoint(job, drain=True, directory=drained_root(state))
+        else:
+            savepoint = stop_with_savepoint(
+                job,
+                drain=False,
+                directory=savepoint_root(state),
+                timeout_s=INTERRUPTED_SAVEPOINT_S if interrupted else SAVEPOINT_TIMEOUT_S,
+                retry_s=INTERRUPTED_SAVEPOINT_RETRY_S if interrupted else SAVEPOINT_TIMEOUT_S,
+            )
+    except Py4JJavaError as exc:
+        return _Stopped(_cancel(job), why_not=f"the savepoint failed: {_java_cause(exc)}")
+    return _Stopped(_wait_terminal(job), savepoint)
+
+
+def _cancel(job: Any) -> str:
+    """Cancel the job (its checkpoints are retained on cancellation); its final state."""
+    from py4j.protocol import Py4JJavaError
+
+    with suppress(Py4JJavaError):  # it ended on its own meanwhile: the state below says how
+        job.cancel().result()
+    return _wait_terminal(job)
 
 
 def run_in_cluster(pipeline: MeterPipeline) -> None:
@@ -258,10 +363,9 @@ class _IdleProbe:
     """
 
     def __init__(self, bootstrap: str, names: PipelineNames, settle_s: float) -> None:
-        from kafka import KafkaAdminClient, KafkaConsumer
-
-        self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meterflow-idle-probe")
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="meterflow-idle-probe")
+        self._bootstrap = bootstrap
+        self._admin: Any = None
+        self._consumer: Any = None
         self._topic = names.topics.readings
         self._group = names.consumer_group
         self._settle_s = settle_s
@@ -274,10 +378,17 @@ class _IdleProbe:
             return self._since is not None and now - self._since >= self._settle_s
         self._last_check = now
         from kafka import TopicPartition
+        from kafka.errors import KafkaError
 
-        partitions = [TopicPartition(self._topic, p) for p in self._consumer.partitions_for_topic(self._topic) or []]
-        ends = self._consumer.end_offsets(partitions)
-        committed = self._admin.list_group_offsets({self._group: partitions}).get(self._group, {})
+        try:
+            self._connect()
+            topic = self._consumer.partitions_for_topic(self._topic) or []
+            partitions = [TopicPartition(self._topic, p) for p in topic]
+            ends = self._consumer.end_offsets(partitions)
+            committed = self._admin.list_group_offsets({self._group: partitions}).get(self._group, {})
+        except KafkaError:  # the broker is away (restarting): not idle, ask again later
+            self._since = None
+            return False
         caught_up = all(ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp]) for tp in partitions)
         if not caught_up:
             self._since = None
@@ -285,51 +396,123 @@ class _IdleProbe:
         self._since = self._since or now
         return now - self._since >= self._settle_s
 
+    def _connect(self) -> None:
+        """The clients, made when first needed (the broker may be away when the run starts)."""
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        if self._admin is None:
+            self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="meterflow-idle-probe")
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, client_id="meterflow-idle-probe")
+
     def close(self) -> None:
-        self._admin.close()
-        self._consumer.close()
+        for client in (self._admin, self._consumer):
+            if client is not None:
+                client.close()
 
 
 def _status(job: Any) -> str:
-    return str(job.get_job_status().result()).rsplit(".", 1)[-1]
+    """The job's state; once the local mini-cluster has shut down (it does when its only job
+    ends), the final state its execution result tells."""
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        return str(job.get_job_status().result()).rsplit(".", 1)[-1]
+    except Py4JJavaError as exc:
+        if "has already been shut down" not in str(exc.java_exception):
+            raise
+        return _ended(job)
+
+
+def _ended(job: Any) -> str:
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        job.get_job_execution_result().result()
+    except Py4JJavaError as exc:
+        return "CANCELED" if "JobCancellationException" in str(exc) else "FAILED"
+    return "FINISHED"
 
 
 def _wait_terminal(job: Any, timeout_s: float = 120.0) -> str:
-    """The job's final state after a successful stop-with-savepoint.
-
-    The local mini-cluster shuts down as soon as its only job has ended, so a status query can
-    lose that race; after a completed stop, a cluster that is gone means the job finished.
-    """
-    from py4j.protocol import Py4JJavaError
-
+    """The job's final state after a stop or a cancel (its state after ``timeout_s`` if it has none)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        try:
-            status = _status(job)
-        except Py4JJavaError as exc:
-            if "has already been shut down" in str(exc.java_exception):
-                return "FINISHED"
-            raise
+        status = _status(job)
         if status in _TERMINAL or time.monotonic() >= deadline:
             return status
         time.sleep(0.2)
 
 
 def _failure(job: Any) -> str:
+    """The root cause of a failed job, in one line."""
+    from py4j.protocol import Py4JJavaError
+
     try:
         job.get_job_execution_result().result()
-    except Exception as exc:  # py4j wraps the JVM's exception; keep its first line
-        lines = [line for line in str(exc).splitlines() if "Exception" in line]
-        return lines[-1].strip() if lines else str(exc).splitlines()[0]
+    except Py4JJavaError as exc:
+        return _java_cause(exc)
     return "unknown cause"
+
+
+def _java_cause(exc: Exception) -> str:
+    """The deepest ``Caused by:`` of a Java stack trace (py4j puts it in the exception's text)."""
+    return root_cause(str(exc))
+
+
+def root_cause(trace: str, limit: int = 400) -> str:
+    """The innermost cause of a Java stack trace as one line (``Caused by:`` stripped)."""
+    lines = [line.strip() for line in trace.splitlines() if line.strip()]
+    causes = [line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
+    text = causes[-1] if causes else next((line for line in lines if not line.startswith("at ")), "unknown cause")
+    text = text.removeprefix("An error occurred while calling").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Restarts:
+    """Notices the job's restarts (its restart strategy at work) and says why, one line each.
+
+    The cause comes from the job's exception history on the Flink web UI's REST API.
+    """
+
+    def __init__(self, web_ui: str, job_id: str, echo: Callable[[str], None]) -> None:
+        self._url = f"{web_ui}/jobs/{job_id}/exceptions?maxExceptions=1"
+        self._echo = echo
+        self._last = "RUNNING"
+        self.count = 0
+        self.cause: str | None = None
+
+    def saw(self, status: str) -> None:
+        if status == "RESTARTING" and self._last != "RESTARTING":
+            self.count += 1
+            self.cause = self._latest_exception() or self.cause
+            self._echo(
+                f"  the job failed and restarts ({self.count}; at most {RESTART_ATTEMPTS} failures in "
+                f"{RESTART_WINDOW}): {self.cause or 'see the Flink log'}"
+            )
+        self._last = status
+
+    def _latest_exception(self) -> str | None:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self._url, timeout=2) as response:
+                entries = json.loads(response.read())["exceptionHistory"]["entries"]
+        except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+            return None
+        return root_cause(entries[0].get("stacktrace") or entries[0].get("exceptionName", "")) if entries else None
 
 
 @contextmanager
 def _interruptible() -> Iterator[Callable[[], bool]]:
-    """Turn Ctrl-C (and SIGTERM) into a flag the loop checks, so the job stops with a savepoint."""
+    """Turn Ctrl-C (and SIGTERM) into a flag the loop checks, so the job stops with a savepoint;
+    a second one stops at once (the retained checkpoints remain)."""
     flag = {"hit": False}
 
     def handler(signum: int, frame: Any) -> None:
+        if flag["hit"]:
+            raise KeyboardInterrupt
         flag["hit"] = True
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -1,11 +1,15 @@
 """The ``meterflow`` entry point: assembles the command groups and turns errors into one line.
 
 Every deliberate failure (:class:`~meterflow.errors.MeterflowError`) and every usage mistake
-prints exactly one line to stderr naming what to fix, and exits with code 2.
+prints exactly one line to stderr naming what to fix, and exits with code 2 (130 when Ctrl-C cut
+a command short). Client libraries that report connection trouble through logging while they
+retry (kafka-python) are kept quiet: their failures reach meterflow as exceptions, which say it
+once.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -43,11 +47,12 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     command = typer.main.get_command(app)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         result = command.main(args=argv, prog_name="meterflow", standalone_mode=False)
     except MeterflowError as exc:
         print(f"meterflow: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -59,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"meterflow: {exc.format_message()} (see `{path} --help`)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("meterflow: interrupted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
 

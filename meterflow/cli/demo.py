@@ -60,7 +60,7 @@ def demo(
     out_dir = out or state_home() / "demo"
     started = time.monotonic()
     with _step("1/5 embedded stack: Kafka broker up, pipeline reset"):
-        bootstrap = bootstrap_for(pipeline)
+        bootstrap = bootstrap_for(pipeline, start=True)
         reset(pipeline)
         console.print(f"broker {bootstrap}; state in {state_home()}")
     with _step(f"2/5 simulate {meters} water meters for {DEMO_DAY} (Brisbane) with injected faults"):

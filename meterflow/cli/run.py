@@ -64,16 +64,33 @@ def sql(
     file: ManifestOption,
     query: Annotated[str, typer.Argument(help="SQL for ClickHouse; tables resolve in the pipeline's database.")],
     output: Annotated[OutputFormat, typer.Option("--format", help="table, csv or json.")] = OutputFormat.table,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Allow statements that change data or schema (INSERT, ALTER, DROP, CREATE); "
+            "without it the query runs read-only.",
+        ),
+    ] = False,
 ) -> None:
-    """Query the pipeline's ClickHouse database (works while `meterflow run` is running)."""
+    """Query the pipeline's ClickHouse database, read-only unless --write (works while `meterflow run` runs)."""
     from meterflow_clickhouse.client import ClickHouseError, session
 
+    if not query.strip():
+        raise typer.BadParameter("the query is empty; give SQL, e.g. 'SELECT * FROM ingest_totals'", param_hint="QUERY")
     pipeline = manifest(file)
-    with session(clickhouse_dsn(pipeline), database=names_for(pipeline).clickhouse_database) as client:
+    # Read-only is ClickHouse's own `readonly` setting on the session (it refuses writes and DDL).
+    database = names_for(pipeline).clickhouse_database
+    with session(clickhouse_dsn(pipeline), database=database, read_only=not write) as client:
         try:
             result = client.query(query)
         except Exception as exc:  # the driver's DatabaseError: keep ClickHouse's own first line
-            raise ClickHouseError(f"ClickHouse refused the query: {_first_line(exc)}") from None
+            message = _first_line(exc)
+            if not write and "(READONLY)" in message:
+                raise ClickHouseError(
+                    "meterflow sql is read-only: the query would change data or schema; add --write to allow it"
+                ) from None
+            raise ClickHouseError(f"ClickHouse refused the query: {message}") from None
         columns, rows = list(result.column_names), result.result_rows
     _print(columns, rows, output)
 

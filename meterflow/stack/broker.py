@@ -2,9 +2,11 @@
 
 ``meterflow up`` / ``down`` / ``status`` and the pytest session fixture all use
 :class:`EmbeddedBroker`. State lives in ``<home>/kafka``: ``server.properties``, the log dirs,
-``broker.log`` and ``broker.json`` (pid and ports of the running broker). A second ``up`` finds
-the running broker through ``broker.json`` and reuses it. Readiness is a metadata request
-answered by the broker, never an open port.
+``broker.log``, ``broker.json`` (pid and ports of the running broker) and ``ports.json`` (the
+ports, kept across ``down`` and a crash). A second ``up`` finds the running broker through
+``broker.json`` and reuses it; a restart listens on the same ports again, so a running job and
+the serving sink reconnect to the address they know (docs/architecture.md, "Faults").
+Readiness is a metadata request answered by the broker, never an open port.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class EmbeddedBroker:
         self.log_file = self.home / "broker.log"
         self.state_file = self.home / "broker.json"
         self.cluster_id_file = self.home / "cluster.id"
+        self.ports_file = self.home / "ports.json"
 
     # --- public face ---------------------------------------------------------------------------
 
@@ -88,6 +91,7 @@ class EmbeddedBroker:
             return running
         self.home.mkdir(parents=True, exist_ok=True)
         port, controller_port = self._ports()
+        self.ports_file.write_text(json.dumps({"port": port, "controller_port": controller_port}))
         cluster_id = self._cluster_id()
         self._write_config(port, controller_port)
         if not (self.data_dir / "meta.properties").exists():
@@ -196,10 +200,15 @@ class EmbeddedBroker:
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
 
     def _ports(self) -> tuple[int, int]:
-        """The previous ports when still free (a stable address), else two new free ones."""
-        previous = self._read_state(require_alive=False)
-        if previous and port_free(previous.port) and port_free(previous.controller_port):
-            return previous.port, previous.controller_port
+        """The ports of the last start when still free (clients keep their address), else two new ones."""
+        try:
+            last = json.loads(self.ports_file.read_text())
+            previous: tuple[int, int] | None = (int(last["port"]), int(last["controller_port"]))
+        except (OSError, ValueError, TypeError, KeyError):
+            info = self._read_state(require_alive=False)
+            previous = (info.port, info.controller_port) if info else None
+        if previous and port_free(previous[0]) and port_free(previous[1]):
+            return previous
         return free_port(), free_port()
 
     def _cluster_id(self) -> str:

@@ -24,8 +24,13 @@ def until(
     interval: float = 0.2,
     what: str = "condition",
     describe: Callable[[], str] | None = None,
+    alive: Callable[[], bool] | None = None,
 ) -> T:
-    """Call ``probe`` until it returns something truthy; return that, or raise :class:`WaitTimeoutError`."""
+    """Call ``probe`` until it returns something truthy; return that, or raise :class:`WaitTimeoutError`.
+
+    With ``alive`` (is the process that makes it happen still running?) there is no deadline: the
+    wait lasts as long as that process does, since a busy machine makes the event later, not false.
+    """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
@@ -37,7 +42,9 @@ def until(
             raise
         except Exception as exc:  # a probe may fail while the cluster converges
             last_error = exc
-        if time.monotonic() > deadline:
+        gone = alive is not None and not alive()
+        if gone or (alive is None and time.monotonic() > deadline):
             detail = describe() if describe else (f"last error: {last_error}" if last_error else "")
-            raise WaitTimeoutError(f"timed out after {timeout:.0f}s waiting for {what}. {detail}".strip())
+            why = "the process that was to do it exited" if gone else f"timed out after {timeout:.0f}s"
+            raise WaitTimeoutError(f"{why} waiting for {what}. {detail}".strip())
         time.sleep(interval)

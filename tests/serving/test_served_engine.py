@@ -90,3 +90,21 @@ def test_an_announcement_left_by_a_dead_process_is_ignored(tmp_path: Path) -> No
     with session(f"chdb://{path}") as client:
         assert not isinstance(client, RemoteClient)
     assert not announcement(path).exists()
+
+
+def test_a_read_only_session_is_its_own_and_leaves_the_others_writable(
+    holder: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """``meterflow sql`` without --write: ClickHouse refuses the write, and the setting stays with
+    that session (chDB cannot take ``readonly`` back once set on a shared client)."""
+    dsn, _ = holder
+    with session(dsn, database="served_test") as client:
+        client.command("CREATE TABLE r (x Int32) ENGINE = MergeTree ORDER BY x")
+    with session(dsn, database="served_test", read_only=True) as reader:
+        assert reader.query("SELECT count() FROM r").result_rows == [(0,)]
+        for statement in ("INSERT INTO r VALUES (1)", "DROP TABLE r", "SELECT 1; DROP TABLE r"):
+            with pytest.raises(RemoteError, match=r"\(READONLY\)"):
+                reader.query(statement)
+    with session(dsn, database="served_test") as writer:
+        assert writer.insert("r", [[7]], column_names=["x"]).written_rows == 1
+        assert writer.command("SELECT sum(x) FROM r") == 7

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaConsumer
 
+from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
 
 FIELDS = ("meter_id", "timestamp", "measurement_type", "series", "unit", "value")
@@ -23,8 +24,16 @@ def _id_like(value: object) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def classify(payload: str, pipeline: MeterPipeline) -> str | None:
-    """The dead-letter reason of ``payload`` under ``pipeline``, or None for a valid reading."""
+MAX_METER_ID = 128  # restated: the job's limit (flink_jobs/streaming/plan.py), not imported
+
+
+def classify(data: bytes, pipeline: MeterPipeline, arrival: datetime | None = None) -> str | None:
+    """The dead-letter reason of the payload ``data`` arriving at ``arrival`` (default: now) under
+    ``pipeline``, or None for a valid reading."""
+    try:
+        payload = data.decode()
+    except UnicodeDecodeError:
+        return "bad_encoding"
     if not payload:
         return "bad_json"
     try:
@@ -63,6 +72,13 @@ def classify(payload: str, pipeline: MeterPipeline) -> str | None:
         return "unit_mismatch"
     if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
         return "out_of_range"
+    if len(str(obj["meter_id"])) > MAX_METER_ID:
+        return "bad_meter_id"
+    now = arrival or datetime.now(UTC)
+    if moment > now + timedelta(milliseconds=to_millis(pipeline.spec.source.max_clock_skew)):
+        return "future_timestamp"
+    if moment < now - timedelta(milliseconds=to_millis(pipeline.spec.source.max_reading_age)):
+        return "too_old"
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from base64 import b64decode
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def test_a_seeded_simulation_puts_exactly_its_records_on_the_topic(
     assert len(got) == len(lines)
     sent: dict[bytes, list[bytes]] = defaultdict(list)
     for line in lines:
-        sent[line["key"].encode()].append(line["value"].encode())
+        value = line["value"]
+        sent[line["key"].encode()].append(b64decode(value) if line.get("encoding") == "base64" else value.encode())
         if line["kind"] != "malformed":
             assert json.loads(line["value"])["meter_id"] == line["key"]
     received: dict[bytes, list[bytes]] = defaultdict(list)

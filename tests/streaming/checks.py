@@ -58,8 +58,8 @@ def lake_holds_every_unique_reading_once(pipeline: MeterPipeline, expected: Expe
 
 
 def every_window_matches(pipeline: MeterPipeline, expected: Expected, size_s: float) -> None:
-    """Each window's end, count, sum, min, max; consumption is the sum for interval measurements
-    and NULL for gauges."""
+    """Each window's end, count, sum, min, max and consumption (the sum for interval measurements,
+    the register steps for registers, NULL for gauges)."""
     actual = {
         (m, t, s, ws): (we, n, total, lo, hi, cons)
         for m, t, s, ws, we, n, total, lo, hi, cons in rows(
@@ -69,17 +69,16 @@ def every_window_matches(pipeline: MeterPipeline, expected: Expected, size_s: fl
         )
     }
     assert set(actual) == set(expected.windows)
-    kinds = {m.name: m.kind for m in pipeline.spec.measurements}
     for key, window in expected.windows.items():
         end, n, total, lo, hi, cons = actual[key]
         assert (end - key[3]).total_seconds() == size_s, key
         assert n == window.readings, key
         assert math.isclose(total, window.total, rel_tol=1e-9, abs_tol=1e-9), key
         assert (lo, hi) == (window.lowest, window.highest), key
-        if kinds[key[1]] == "interval":
-            assert cons is not None and math.isclose(cons, window.total, rel_tol=1e-9, abs_tol=1e-9), key
-        else:
+        if window.consumption is None:
             assert cons is None, key
+        else:
+            assert cons is not None and math.isclose(cons, window.consumption, rel_tol=1e-9, abs_tol=1e-9), key
 
 
 def exactly_the_injected_alerts(pipeline: MeterPipeline, expected: Expected, truth: dict[str, Any]) -> None:

@@ -1,4 +1,10 @@
-"""Run meterflow's CLI as a user would, and read back every output (ClickHouse, Iceberg, Kafka)."""
+"""Run meterflow's CLI as a user would, and read back every output (ClickHouse, Iceberg, Kafka).
+
+Waiting: a test waits for the event it needs (:func:`await_event`, :meth:`Process.wait_for`) for
+as long as the process that makes it happen lives — never against a wall-clock deadline, which a
+loaded machine can exceed without anything being wrong. A producer that exits fails the test at
+once with its output; one that hangs is stopped by pytest-timeout.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer
 
@@ -131,14 +138,17 @@ class Process:
     def running(self) -> bool:
         return self.popen.poll() is None
 
-    def wait_for(self, pattern: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_for(self, pattern: str, timeout: float | None = None) -> None:
+        """Until ``pattern`` appears in the output, while the process runs (``timeout``: a deadline
+        besides, for a line that must come soon)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not re.search(pattern, self.output):
             assert self.running(), f"meterflow {' '.join(self.args)} exited {self.popen.returncode}:\n{self.output}"
-            assert time.monotonic() < deadline, f"no {pattern!r} after {timeout:.0f}s:\n{self.output}"
+            late = deadline is not None and time.monotonic() >= deadline
+            assert not late, f"no {pattern!r} after {timeout}s:\n{self.output}"
             time.sleep(0.5)
 
-    def wait(self, timeout: float) -> int:
+    def wait(self, timeout: float | None = None) -> int:
         code = self.popen.wait(timeout=timeout)
         self._reader.join(timeout=10)
         return code
@@ -175,4 +185,30 @@ def poll(what: Any, until: Any, timeout: float, every: float = 2.0) -> Any:
         value = what()
         if until(value) or time.monotonic() >= deadline:
             return value
+        time.sleep(every)
+
+
+T = TypeVar("T")
+
+
+def await_event(
+    what: str,
+    probe: Callable[[], T],
+    done: Callable[[T], bool],
+    producers: Sequence[Process | subprocess.Popen[Any]],
+    every: float = 0.5,
+) -> T:
+    """Poll ``probe`` until ``done`` holds for its value, for as long as every one of ``producers``
+    (the processes that make it happen) runs; the value. No wall-clock deadline (module docstring)."""
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        for producer in producers:
+            popen = producer.popen if isinstance(producer, Process) else producer
+            if popen.poll() is not None:
+                output = producer.output if isinstance(producer, Process) else ""
+                raise AssertionError(
+                    f"waiting for {what} (last seen: {value!r}), but {popen.args} exited {popen.returncode}:\n{output}"
+                )
         time.sleep(every)

@@ -37,6 +37,7 @@ from tests.streaming import checks
 from tests.streaming.expected import Expected, compute
 from tests.streaming.harness import (
     Process,
+    await_event,
     dead_letters,
     group_gone,
     meterflow,
@@ -140,17 +141,18 @@ def _records(out: Path, name: str) -> list[dict[str, Any]]:
 
 def _bridge(manifest: Path) -> Process:
     bridge = Process("bridge", "-f", str(manifest), "--report-every", "1")
-    bridge.wait_for("subscribed to buildings/", timeout=120)
+    bridge.wait_for("subscribed to buildings/")
     return bridge
 
 
 def _fault_phase(name: str, pipeline: MeterPipeline, out: Path, kafka_before: list[bytes], broker: BrokerInfo,
-                 notes: list[str]) -> Fault:  # fmt: skip
+                 notes: list[str], bridge: Process) -> Fault:  # fmt: skip
     readings_topic = names_for(pipeline).topics.readings
     messages = _records(out, name)
     per_message = [explode(pipeline, [m]) for m in messages]
     target = len(kafka_before) + sum(len(mine) for mine in per_message)
-    poll(lambda: topic_size(broker.bootstrap, readings_topic), lambda n: n >= target, timeout=120, every=0.5)
+    await_event("the phase's readings on Kafka", lambda: topic_size(broker.bootstrap, readings_topic),
+                lambda n: n >= target, [bridge])  # fmt: skip
     poll(lambda: None, lambda _: False, timeout=2, every=1)  # settle: late duplicates
     kafka = [v for _, v in topic_records(broker.bootstrap, readings_topic)][len(kafka_before) :]
     return Fault(name, messages, per_message, kafka, notes)
@@ -184,8 +186,9 @@ def run(
                 m["stage"], m["reason"] = stage[m["value"]]
         clean = explode(pipeline, messages)
         bridged = sum(m.get("stage") == "bridge" for m in messages)
-        landed = poll(lambda: (size(), topic_size(broker.bootstrap, topics.dlq)),
-                      lambda n: n == (len(clean), bridged), timeout=120, every=0.5)  # fmt: skip
+        landed = await_event("every reading and bridge dead letter on Kafka",
+                             lambda: (size(), topic_size(broker.bootstrap, topics.dlq)),
+                             lambda n: n == (len(clean), bridged), [bridge])  # fmt: skip
         assert landed == (len(clean), bridged)
         bridge.kill_group(signal.SIGTERM)
         assert bridge.wait(timeout=60) == 0, bridge.output
@@ -198,29 +201,31 @@ def run(
         sim = Process("simulate", "-f", str(manifest), "--via", "mqtt", *FAULT_PHASE, "--seed", "41", "--start",
                       START_A, "--record", str(out / "a.jsonl"))  # fmt: skip
         processes.append(sim)
-        assert poll(size, lambda n: n >= len(kafka) + FAULT_AT, timeout=120, every=0.1) >= len(kafka) + FAULT_AT
+        await_event("readings on Kafka mid-phase", size, lambda n: n >= len(kafka) + FAULT_AT, [bridge], every=0.1)
         bridge.kill_group(signal.SIGKILL)
         bridge.wait(timeout=60)
         assert group_gone(bridge.popen.pid, timeout=30)
         killed_at = size() - len(kafka)
         bridge = _bridge(manifest)
         processes.append(bridge)
-        assert sim.wait(timeout=300) == 0, sim.output
-        a = _fault_phase("a", pipeline, out, kafka, broker, [f"killed at {killed_at:,} readings of the phase on Kafka"])
+        assert sim.wait() == 0, sim.output
+        a = _fault_phase(
+            "a", pipeline, out, kafka, broker, [f"killed at {killed_at:,} readings of the phase on Kafka"], bridge
+        )
         kafka += a.kafka
 
         # 3. restart Mosquitto mid-stream
         sim = Process("simulate", "-f", str(manifest), "--via", "mqtt", *FAULT_PHASE, "--seed", "42", "--start",
                       START_B, "--record", str(out / "b.jsonl"))  # fmt: skip
         processes.append(sim)
-        assert poll(size, lambda n: n >= len(kafka) + FAULT_AT, timeout=120, every=0.1) >= len(kafka) + FAULT_AT
+        await_event("readings on Kafka mid-phase", size, lambda n: n >= len(kafka) + FAULT_AT, [bridge], every=0.1)
         embedded = EmbeddedMosquitto(meterflow_home)
         assert embedded.down()
         stopped_at = size() - len(kafka)
         assert embedded.up().port == mosquitto.port  # clients reconnect to the same address
-        assert sim.wait(timeout=300) == 0, sim.output
+        assert sim.wait() == 0, sim.output
         b = _fault_phase(
-            "b", pipeline, out, kafka, broker, [f"stopped at {stopped_at:,} readings of the phase on Kafka"]
+            "b", pipeline, out, kafka, broker, [f"stopped at {stopped_at:,} readings of the phase on Kafka"], bridge
         )
         kafka += b.kafka
         bridge.kill_group(signal.SIGTERM)

@@ -30,7 +30,7 @@ from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
 from tests.streaming.expected import ONE_PARTITION, Expected, compute, instant
-from tests.streaming.harness import Process, flatten, group_gone, lake, meterflow, poll, rows, simulate
+from tests.streaming.harness import Process, await_event, flatten, group_gone, lake, meterflow, rows, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -105,18 +105,20 @@ def restart(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> Ite
     job = Process("run", "-f", str(manifest))
     simulator: Process | None = None
     try:
-        job.wait_for(r"streaming job \w+ running", timeout=300)
+        job.wait_for(r"streaming job \w+ running")
         simulator = Process(
             "simulate", "-f", str(manifest), "--inject", "--no-progress", "--rate", RATE,
             "--truth", str(crashed_out / "truth.json"), "--record", str(crashed_out / "records.jsonl"), *SIMULATION,
         )  # fmt: skip
-        committed = poll(lambda: lake(crashed).num_rows, lambda n: n >= KILL_AFTER_ROWS, timeout=300, every=1.0)
+        committed = await_event(
+            "the first committed readings", lambda: lake(crashed).num_rows, lambda n: n >= KILL_AFTER_ROWS, [job]
+        )
         simulator_running = simulator.running()
         assert job.running(), f"the continuous run ended by itself:\n{job.output}"
         job.kill_group(signal.SIGKILL)
         job.wait(timeout=60)
         assert group_gone(job.popen.pid, timeout=60), "the killed run's JVM is still alive"
-        assert simulator.wait(timeout=600) == 0, simulator.output
+        assert simulator.wait() == 0, simulator.output
     finally:
         job.stop()
         if simulator is not None:
@@ -215,7 +217,7 @@ def test_a_continuous_run_after_a_run_to_idle_keeps_going(restart: Restart, brok
     ]
     job = Process("run", "-f", str(write_manifest(pipeline, tmp_path)))
     try:
-        job.wait_for(r"Flink log:", timeout=300)  # printed after the line saying what was restored
+        job.wait_for(r"Flink log:")  # printed after the line saying what was restored
         assert re.search(r"restored from ?\S*/savepoints/", job.flat), job.output
         time.sleep(5)  # a job restored from a drained savepoint would have finished by now
         assert job.running(), f"the continuous run ended by itself:\n{job.output}"
@@ -228,7 +230,9 @@ def test_a_continuous_run_after_a_run_to_idle_keeps_going(restart: Restart, brok
             )
         producer.flush()
         producer.close()
-        table = poll(lambda: lake(pipeline), lambda t: t.num_rows >= before + len(new), timeout=240)
+        table = await_event(
+            "the new readings in the lake", lambda: lake(pipeline), lambda t: t.num_rows >= before + len(new), [job]
+        )
         assert table.num_rows == before + len(new), job.output
         landed = {
             (r["meter_id"], r["event_time"].replace(tzinfo=None), r["value"], r["late"])
