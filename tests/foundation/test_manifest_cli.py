@@ -78,6 +78,7 @@ def test_every_example_loads_and_derives_its_names(example: str) -> None:
         f"{example}.alerts",
         f"{example}.meters",
         f"{example}.counters",
+        f"{example}.alert-commands",
     ]
     assert (names.clickhouse_database, names.iceberg_namespace) == (snake, snake)
 

@@ -67,6 +67,7 @@ def test_render_topics() -> None:
         "water-meters.alerts",
         "water-meters.meters",
         "water-meters.counters",
+        "water-meters.alert-commands",
     ]
     assert topics[0] == {
         "apiVersion": "kafka.strimzi.io/v1",
