@@ -62,6 +62,12 @@ class _Quiet:
     def reset_due(self, meter: int, measurement: int) -> bool:
         return False
 
+    def flow(self, meter: int, litres: float) -> tuple[float, str]:
+        return litres, NORMAL
+
+    def hold(self, meter: int, measurement: int, value: float) -> tuple[float, str]:
+        return value, NORMAL
+
 
 class Simulation:
     """A deterministic simulation of ``pipeline``'s meters (see the module docstring)."""
@@ -106,6 +112,8 @@ class Simulation:
                 expected_slots=self.expected_slots,
                 rng=random.Random(f"{seed}/inject"),
                 malformed=malformed,
+                span=(self.start_ms, self.end_ms),
+                episodes_rng=random.Random(f"{seed}/episodes"),
             )
 
     @property
@@ -120,6 +128,7 @@ class Simulation:
         """Every record of ``<name>.readings``, in sending order; fills :attr:`truth`."""
         profile, encoder, truth, injector = self.profile, self.encoder, self.truth, self.injector
         shaper = injector or _Quiet()
+        quiet = _Quiet()
         counts = truth.counts
         measurements = profile.measurements
         meter_ids = [m.meter_id for m in profile.meters]
@@ -134,9 +143,15 @@ class Simulation:
                 break
             offset = pick_offset(offsets)
             stamp = encoder.stamp(millis, offset)
+            group = self.groups[gi].measurements
             if injector is not None:
-                injector.at(stamp)
-            for m, value, kind, before in profile.sample(meter, self.groups[gi].measurements, millis, shaper):
+                injector.at(stamp, millis)
+                if injector.silenced(meter, group, millis):
+                    # a silent meter: its values are still made (the register counts on, the random
+                    # stream of every other value stays the same), but not sent
+                    profile.sample(meter, group, millis, quiet)
+                    continue
+            for m, value, kind, before in profile.sample(meter, group, millis, shaper):
                 payload = encoder.payload(meter_ids[meter], stamp, measurements[m], value)
                 yield Record(keys[meter], payload, kind, millis)
                 sent += 1

@@ -2,16 +2,21 @@
 
 The simulator's promise is that the alerts a job raises are exactly the injected ones: every
 normal value passes through :meth:`Guard.safe` (rounded, inside min/max, on the quiet side of
-every rule on its measurement), and :func:`trigger_value` puts a value just beyond one rule's
-threshold. Built by :mod:`simulator.engine` from the manifest; used by the profiles.
+every threshold rule on its measurement), and :func:`trigger_value` puts a value just beyond one
+rule's threshold. A :class:`RunGuard` keeps normal water flow from running through a
+continuousFlow rule's intervals (the water profile also keeps its register from looking stuck).
+Built by :mod:`simulator.engine` from the manifest; used by the profiles.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from meterflow.spec.model import Condition, MeasurementSpec, RuleSpec
+from meterflow.spec.durations import to_millis
+from meterflow.spec.model import Condition, MeasurementSpec, MeterPipeline, RuleSpec
 from simulator.errors import SimulatorError
 
 
@@ -125,3 +130,66 @@ def trigger_value(guard: Guard, rule: RuleSpec) -> float | None:
         if spec.accepts(value) and fires(rule, value):
             return value + 0.0
     return None
+
+
+class RunGuard:
+    """Keeps normal flow from running through a continuousFlow rule's ``count`` intervals.
+
+    Per meter it follows the run of consecutive clock intervals of ``every`` (from each local
+    midnight in spec.timeZone, as the job counts them) that had flow; once the run reaches
+    ``count - 2``, the next interval gets no flow at all. The margin of one interval lets an
+    injected value (a stuck register's forced litre) land anywhere without completing a run, so
+    only an injected leak makes a continuous-flow alert.
+    """
+
+    def __init__(self, zone: str, every_ms: int, count: int, meters: int) -> None:
+        self.zone = ZoneInfo(zone)
+        self.every = every_ms
+        self.limit = max(1, count - 2)
+        self._days: dict[int, tuple[int, int]] = {}
+        self._start: list[int | None] = [None] * meters
+        self._end = [0] * meters
+        self._flow = [0.0] * meters
+        self._run = [0] * meters
+        self._last_end: list[int | None] = [None] * meters
+        self._quiet = [False] * meters
+
+    def _interval(self, millis: int) -> tuple[int, int]:
+        local = datetime.fromtimestamp(millis / 1000, UTC).astimezone(self.zone)
+        day = local.date().toordinal()
+        bounds = self._days.get(day)
+        if bounds is None:
+            midnight = datetime.combine(local.date(), time(), tzinfo=self.zone)
+            following = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=self.zone)
+            bounds = self._days[day] = (int(midnight.timestamp() * 1000), int(following.timestamp() * 1000))
+        midnight_ms, next_ms = bounds
+        start = midnight_ms + (millis - midnight_ms) // self.every * self.every
+        return start, min(start + self.every, next_ms)
+
+    def quiet(self, meter: int, millis: int) -> bool:
+        """True when ``meter``'s reading at ``millis`` must have no flow (call before :meth:`add`)."""
+        start, end = self._interval(millis)
+        if start != self._start[meter]:
+            previous = self._start[meter]
+            if previous is not None:  # the previous interval closes
+                consecutive = self._last_end[meter] in (None, previous)
+                run = self._run[meter] if consecutive else 0
+                self._run[meter] = run + 1 if self._flow[meter] > 0 else 0
+                self._last_end[meter] = self._end[meter]
+            self._start[meter], self._end[meter], self._flow[meter] = start, end, 0.0
+            follows = self._last_end[meter] in (None, start)
+            self._quiet[meter] = follows and self._run[meter] >= self.limit
+        return self._quiet[meter]
+
+    def add(self, meter: int, litres: float) -> None:
+        """The flow ``meter`` reported (its final value, after injections)."""
+        self._flow[meter] += litres
+
+
+def run_guards(pipeline: MeterPipeline, measurements: set[str], meters: int) -> list[RunGuard]:
+    """A :class:`RunGuard` per continuousFlow rule on one of ``measurements``."""
+    return [
+        RunGuard(pipeline.spec.time_zone, to_millis(r.every), r.count, meters)
+        for r in pipeline.spec.rules
+        if r.kind == "continuousFlow" and r.measurement in measurements and r.every and r.count
+    ]

@@ -6,7 +6,9 @@ one of each malformed variant's reason) and where: at random reporting slots dra
 the seeded generator, so the same seed gives the same injections. It is the engine's
 :class:`~simulator.profiles.base.Shaper`: a planned trigger replaces the next normal value of its
 measurement (so a register still adds up what was sent), a planned reset zeroes the next
-register reading. Everything it emits is listed in the :class:`~simulator.truth.Truth`.
+register reading, and the stateful rules' episodes (:mod:`simulator.episodes`: a leak, a silent
+meter, a night leak, a stuck register) set a water meter's flow, hold its register or keep a
+meter's slots from being sent. Everything it emits is listed in the :class:`~simulator.truth.Truth`.
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from typing import Protocol
 
 from meterflow.spec.model import MeasurementKind, MeasurementSpec, MeterPipeline, RuleSpec
 from simulator.encode import Encoder, pick_offset
+from simulator.episodes import EPISODE_KINDS, Episodes
 from simulator.errors import SimulatorError
 from simulator.guard import trigger_value
 from simulator.malformed import Base, Malformed, ReadingMalformed
-from simulator.profiles.base import NORMAL, TRIGGER, Profile
+from simulator.profiles.base import EPISODE, NORMAL, TRIGGER, Profile
 from simulator.record import Record
 from simulator.schedule import Schedule
 from simulator.truth import Truth
 
-CATEGORIES = ("trigger", "malformed", "duplicate", "late", "reset", "unknown_meter")
+EPISODE_NAMES = tuple(EPISODE_KINDS.values())
+CATEGORIES = ("trigger", "malformed", "duplicate", "late", "reset", "unknown_meter", *EPISODE_NAMES)
 DEFAULT_RATE = 0.5
-"""Injected records of each category per 1,000 normal readings (triggers: per rule)."""
+"""Injected records of each category per 1,000 normal readings (triggers: per rule); an episode
+(leak, silent, night_leak, stuck) is one per run when its rate is above 0 (simulator/episodes.py)."""
 
 UNKNOWN_METERS = 3
 """How many meters without metadata send readings."""
@@ -96,6 +101,8 @@ class Injector:
         expected_slots: int,
         rng: random.Random,
         malformed: MalformedMaker | None = None,
+        span: tuple[int, int | None] | None = None,
+        episodes_rng: random.Random | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.profile = profile
@@ -115,7 +122,20 @@ class Injector:
         truth.unknown_meter_ids = list(self.unknown_ids)
         self._unknown_registers = {i: float(rng.randint(1_000, 100_000)) for i in self.unknown_ids}
         self._unknown_turn = 0
+        self._millis = 0
         self._plan(rates, expected_slots)
+        start_ms, end_ms = span or (0, None)
+        self.episodes = Episodes(
+            pipeline,
+            profile,
+            schedule,
+            start_ms,
+            end_ms,
+            episodes_rng or random.Random(0),
+            {name for name in EPISODE_NAMES if rates.get(name, DEFAULT_RATE) > 0},
+        )
+        truth.episodes = self.episodes.episodes
+        truth.skipped_episodes = self.episodes.skipped
 
     # --- planning ------------------------------------------------------------------------------
 
@@ -155,9 +175,22 @@ class Injector:
 
     # --- the Shaper protocol -------------------------------------------------------------------
 
-    def at(self, stamp: str) -> None:
-        """The formatted timestamp of the slot the profile is about to produce."""
+    def at(self, stamp: str, millis: int) -> None:
+        """The timestamp (formatted, and in epoch milliseconds) of the slot the profile is about to produce."""
         self._stamp = stamp
+        self._millis = millis
+
+    def silenced(self, meter: int, measurements: tuple[int, ...], millis: int) -> bool:
+        """True when a silent meter's episode keeps this slot from being sent."""
+        return self.episodes.silenced(meter, measurements, millis)
+
+    def flow(self, meter: int, litres: float) -> tuple[float, str]:
+        out = self.episodes.flow(meter, self._millis, litres)
+        return (litres, NORMAL) if out is None else (out, EPISODE)
+
+    def hold(self, meter: int, measurement: int, value: float) -> tuple[float, str]:
+        out = self.episodes.hold(meter, measurement, self._millis, value)
+        return (value, NORMAL) if out is None else (out, EPISODE)
 
     def shape(self, meter: int, measurement: int, value: float) -> tuple[float, str]:
         queue = self._pending.get(measurement)
@@ -179,7 +212,7 @@ class Injector:
         return trigger, TRIGGER
 
     def reset_due(self, meter: int, measurement: int) -> bool:
-        if self._resets <= 0:
+        if self._resets <= 0 or self.episodes.governs(meter, self._millis):
             return False
         self._resets -= 1
         return True
@@ -286,8 +319,11 @@ class Injector:
         high = newest_ms - lag
         low = min(start_ms, high - max(lag, 60_000))
         candidates = self._late_measurements()
+        calm = [i for i in range(len(self.profile.meters)) if i not in self.episodes.meters]
         for _ in range(self._late):
             meter = self.rng.randrange(len(self.profile.meters))
+            if meter in self.episodes.meters and calm:  # a late reading would end a silence or move a register
+                meter = self.rng.choice(calm)
             m = self.rng.choice(candidates)
             meter_id = self.profile.meters[meter].meter_id
             millis = self._unique_millis(meter_id, m, self.rng.randint(low, high - 1_000), meter)

@@ -80,6 +80,11 @@ class Schedule:
                     total += (-(-(end_ms - first) // group.interval_ms)) * len(group.measurements)
         return total
 
+    def grid(self, meter: int, measurement: int) -> tuple[int, int]:
+        """When ``meter`` first reports ``measurement``, and how often: (first event time, interval)."""
+        gi = self._group_of[measurement]
+        return self.start_ms + self.phases[meter][gi], self.groups[gi].interval_ms
+
     def on_grid(self, meter: int, measurement: int, millis: int) -> bool:
         """True when ``meter`` reports ``measurement`` at ``millis`` (a normal reading's key)."""
         gi = self._group_of[measurement]

@@ -2,8 +2,8 @@
 
 :class:`Truth` is filled by :mod:`simulator.engine` while records are produced and written by
 ``meterflow simulate --truth FILE`` at the end; tests and the job's checks read it to know the
-exact alerts, dead letters, duplicates, late readings and resets to expect. The format is
-documented in docs/simulator.md.
+exact alerts, dead letters, duplicates, late readings, resets and stateful-rule episodes to expect.
+The format is documented in docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KINDS = ("normal", "trigger", "malformed", "duplicate", "late", "reset", "unknown_meter")
+KINDS = ("normal", "trigger", "malformed", "duplicate", "late", "reset", "unknown_meter", "episode")
 """Kinds of records on ``<name>.readings``, in the order the counts list them."""
 
 
@@ -36,6 +36,8 @@ class Truth:
     unknown_meters: list[dict[str, Any]] = field(default_factory=list)
     unknown_meter_ids: list[str] = field(default_factory=list)
     untriggerable_rules: list[str] = field(default_factory=list)
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+    skipped_episodes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_records(self) -> int:
@@ -58,6 +60,8 @@ class Truth:
             "late": self.late,
             "resets": self.resets,
             "unknown_meters": self.unknown_meters,
+            "episodes": self.episodes,
+            "skipped_episodes": self.skipped_episodes,
         }
 
     def write(self, path: Path) -> None:

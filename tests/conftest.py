@@ -70,6 +70,21 @@ def example_manifest(name: str) -> dict[str, Any]:
     return data
 
 
+def every_kind_rules() -> list[dict[str, Any]]:
+    """The water example's rules with every kind and option of the lifecycle: its thresholds (HIGH_FLOW
+    with hysteresis), noData escalating after 12 h, continuousFlow on Pulse1 escalating after 3 h,
+    nightFlow on the register's steps, and a stuck register (6 h)."""
+    rules: list[dict[str, Any]] = example_manifest("water-meters")["spec"]["rules"]
+    changes: dict[str, dict[str, Any]] = {
+        "HIGH_FLOW": {"clearThreshold": 400},
+        "NO_DATA": {"escalateAfter": "12h"},
+        "CONTINUOUS_FLOW": {"escalateAfter": "3h"},
+        "NIGHT_FLOW": {"measurement": "Pulse1_Total"},
+    }
+    out = [r | changes.get(r["name"], {}) for r in rules]
+    return [*out, {"name": "STUCK_REGISTER", "kind": "stuck", "measurement": "Pulse1_Total", "for": "6h"}]
+
+
 def unique_pipeline(example: str, **spec_overrides: Any) -> MeterPipeline:
     """An example pipeline renamed ``<example>-<random>`` (fresh topics, database, namespace)."""
     document = example_manifest(example)

@@ -1,6 +1,6 @@
 """``meterflow report``: one self-contained HTML file with the pipeline's charts.
 
-Five charts from ClickHouse, drawn with plotly; plotly.js is embedded inline once, so the file
+Seven charts from ClickHouse, drawn with plotly; plotly.js is embedded inline once, so the file
 opens offline and can be mailed as it is:
 
 1. consumption per day (``consumption_daily``: batch figures for recomputed days, speed-layer
@@ -8,7 +8,10 @@ opens offline and can be mailed as it is:
 2. consumption per suburb over the same days;
 3. speed-layer alerts per day and rule (``alerts``, days in ``spec.timeZone``);
 4. the problem meters of the batch (a table, the most severe and recent first);
-5. the drift between speed and batch consumption per day (``speed_vs_batch``).
+5. the drift between speed and batch consumption per day (``speed_vs_batch``);
+6. the alerts open now (``alerts_active``: a table, the most severe and oldest first);
+7. how long alerts took to resolve, per rule (``alerts``: minutes from opening to resolution,
+   event time — or the wall clock of a resolution by hand; docs/alerts.md).
 
 Every chart is a ``<div class="meterflow-chart">``; an empty one says so in its title instead of
 disappearing. Called by ``meterflow report`` and the demo.
@@ -31,7 +34,18 @@ from meterflow_clickhouse.client import session
 PROBLEM_ROWS = 300
 """How many problem rows the table shows (most severe, most recent first)."""
 
-CHARTS = ("consumption-per-day", "consumption-per-suburb", "alerts-by-rule", "problem-meters", "speed-vs-batch")
+OPEN_ALERT_ROWS = 300
+"""How many open alerts the table shows (most severe, oldest first)."""
+
+CHARTS = (
+    "consumption-per-day",
+    "consumption-per-suburb",
+    "alerts-by-rule",
+    "problem-meters",
+    "speed-vs-batch",
+    "open-alerts",
+    "time-to-resolve",
+)
 
 
 def _queries(db: str, zone: str) -> dict[str, str]:
@@ -56,6 +70,16 @@ def _queries(db: str, zone: str) -> dict[str, str]:
                             countIf(drift != 0) AS meter_days_drifting, sum(late_readings) AS late
                      FROM {db}.speed_vs_batch WHERE drift IS NOT NULL
                      GROUP BY day ORDER BY day""",
+        "open_alerts": f"""SELECT rule, severity, meter_id, series, event_time, last_seen, breaches, last_value,
+                                  acknowledged_by, alert_id
+                           FROM {db}.alerts_active WHERE is_deleted = 0
+                           ORDER BY multiIf(severity = 'CRITICAL', 0, severity = 'WARNING', 1, 2), event_time,
+                                    meter_id, rule
+                           LIMIT {OPEN_ALERT_ROWS}""",
+        "resolved": f"""SELECT rule, dateDiff('second', event_time, assumeNotNull(resolved_at)) / 60 AS minutes
+                        FROM {db}.alerts FINAL
+                        WHERE is_deleted = 0 AND state = 'RESOLVED' AND resolved_at IS NOT NULL
+                        ORDER BY rule, minutes""",
     }
 
 
@@ -177,6 +201,51 @@ def drift_chart(frame: pd.DataFrame) -> Any:
     return fig
 
 
+def open_alerts(frame: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    title = f"Open alerts (up to {OPEN_ALERT_ROWS}, most severe and oldest first)"
+    columns = ["rule", "severity", "meter_id", "series", "opened", "last_seen", "breaches", "last_value", "acked_by",
+               "alert_id"]  # fmt: skip
+    if frame.empty:
+        fig = go.Figure(go.Table(header={"values": columns}, cells={"values": [[] for _ in columns]}))
+        fig.update_layout(title=f"{title} — none")
+        return fig
+    stamp = "%Y-%m-%d %H:%M"
+    frame = frame.assign(
+        opened=pd.to_datetime(frame["event_time"]).dt.strftime(stamp),
+        last_seen=pd.to_datetime(frame["last_seen"]).dt.strftime(stamp),
+        last_value=frame["last_value"].map(lambda v: f"{v:,.2f}"),
+        acked_by=frame["acknowledged_by"],
+    )
+    fig = go.Figure(
+        go.Table(
+            columnwidth=[150, 80, 100, 60, 120, 120, 70, 90, 80, 140],
+            header={"values": columns, "align": "left"},
+            cells={"values": [frame[c].astype(str).tolist() for c in columns], "align": "left"},
+        )
+    )
+    fig.update_layout(title=f"{title} — {len(frame)} (UTC)", height=520)
+    return fig
+
+
+def time_to_resolve(frame: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    title = "Time to resolve, by rule (minutes from opening)"
+    if frame.empty:
+        fig.update_layout(title=f"{title} — no alert resolved yet")
+        return fig
+    for rule, part in frame.groupby("rule", sort=True):
+        minutes = part["minutes"].astype(float)
+        fig.add_box(
+            y=minutes, name=f"{rule} ({len(minutes)}, median {minutes.median():,.0f} min)", boxpoints="outliers"
+        )
+    fig.update_layout(title=title, yaxis_title="minutes", showlegend=False)
+    return fig
+
+
 def render(pipeline: MeterPipeline, data: dict[str, pd.DataFrame], generated: datetime | None = None) -> str:
     """The report's HTML (pure: data in, text out)."""
     import plotly.io as pio
@@ -188,6 +257,8 @@ def render(pipeline: MeterPipeline, data: dict[str, pd.DataFrame], generated: da
         alerts_by_rule(data["alerts"]),
         problem_table(data["problems"]),
         drift_chart(data["drift"]),
+        open_alerts(data["open_alerts"]),
+        time_to_resolve(data["resolved"]),
     ]
     divs = []
     for chart_id, fig in zip(CHARTS, figures, strict=True):

@@ -62,11 +62,15 @@ def list_alerts(
     pipeline = manifest(file)
     source = "alerts FINAL" if every else "alerts_active"
     rows = _rows(pipeline, f"SELECT {', '.join(LIST_COLUMNS)} FROM {source} ORDER BY event_time DESC LIMIT {limit:d}")
-    table = Table(*LIST_COLUMNS)
+    table = Table()
+    for column in LIST_COLUMNS:  # ids whole (they are what ack and resolve take); other columns give way
+        whole = column in ("alert_id", "meter_id", "rule")
+        table.add_column(column, no_wrap=whole, min_width=16 if column == "alert_id" else None)
     for row in rows:
         table.add_row(*("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
-    console.print(f"{len(rows)} {'alert' if len(rows) == 1 else 'alerts'}")
+    out = console if console.is_terminal else Console(width=240)  # a pipe gets whole rows
+    out.print(table)
+    out.print(f"{len(rows)} {'alert' if len(rows) == 1 else 'alerts'}")
 
 
 def _command(pipeline: MeterPipeline, alert_id: str, action: str, by: str) -> tuple[str, str]:

@@ -27,13 +27,15 @@ Sample = tuple[int, float, str, float | None]
 NORMAL = "normal"
 TRIGGER = "trigger"
 RESET = "reset"
+EPISODE = "episode"
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
 
 class Shaper(Protocol):
-    """The engine's hook into a slot: may replace a value by a trigger, or reset a register."""
+    """The engine's hook into a slot: may replace a value by a trigger, reset a register, or let an
+    episode set a water meter's flow or hold its register."""
 
     def shape(self, meter: int, measurement: int, value: float) -> tuple[float, str]:
         """The value to send and its kind (``normal`` or ``trigger``)."""
@@ -41,6 +43,15 @@ class Shaper(Protocol):
 
     def reset_due(self, meter: int, measurement: int) -> bool:
         """True when this register reading should drop to zero (water registers only)."""
+        ...
+
+    def flow(self, meter: int, litres: float) -> tuple[float, str]:
+        """A water meter's flow of this interval and its kind (``normal``, or ``episode`` when a leak,
+        a night leak or a stuck register's episode sets it: simulator/episodes.py)."""
+        ...
+
+    def hold(self, meter: int, measurement: int, value: float) -> tuple[float, str]:
+        """The register value to report and its kind (``episode`` while a stuck register holds it)."""
         ...
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from meterflow.reading import MeterInfo
 from meterflow.spec.durations import to_millis
 from simulator.errors import SimulatorError
+from simulator.guard import run_guards
 from simulator.profiles.base import DAY_MS, NORMAL, RESET, Model, Profile, Sample, Shaper
 from simulator.registry import meter_ids, water_registry
 
@@ -95,10 +96,28 @@ class WaterProfile(Profile):
         ]
         self._business = business
         self._register = [float(r.randint(50_000, 3_000_000)) for _ in meters]
+        self._stuck_for = self._stuck_guard()
+        watched = {self.measurements[i].name for i in (self._flow, self._total) if i is not None}
+        self._runs = run_guards(self.pipeline, watched, len(meters))
+        self._last_reported = [math.nan] * len(meters)
+        self._changed = [self.start_ms] * len(meters)
         self._battery = [r.uniform(3.1, 3.6) for _ in meters]
         self._temp_bias = [r.gauss(0.0, 1.5) for _ in meters]
         self._weights = (_mean(_residential_weight), _mean(_business_weight))
         return meters
+
+    def _stuck_guard(self) -> int | None:
+        """The ``for`` of a stuck rule on the register: normal flow never leaves it unchanged that
+        long (a reading of no flow gets one litre instead), so only an injected episode is stuck."""
+        if self._total is None:
+            return None
+        name = self.measurements[self._total].name
+        spans = [
+            to_millis(r.for_)
+            for r in self.pipeline.spec.rules
+            if r.kind == "stuck" and r.measurement == name and r.for_
+        ]
+        return min(spans) if spans else None
 
     @property
     def supports_resets(self) -> bool:
@@ -143,24 +162,53 @@ class WaterProfile(Profile):
         out: list[Sample] = []
         guards = self.guards
         flow: float | None = None
+        flow_kind = NORMAL
         for m in measurements:
-            if m == self._flow:
-                flow, kind = shaper.shape(meter, m, guards[m].safe(self._litres(meter, millis, self._interval(m))))
-                out.append((m, flow, kind, None))
-            elif m == self._total:
-                if flow is None:  # no Pulse1 declared: the register still counts the flow
-                    flow = guards[m].safe(self._litres(meter, millis, self._interval(m)))
+            if m in (self._flow, self._total):
+                if flow is None:  # Pulse1 and the register share one interval's flow
+                    flow, flow_kind = self._flow_of(meter, m, millis, shaper)
+                if m == self._flow:
+                    out.append((m, flow, flow_kind, None))
+                    continue
                 before = self._register[meter]
                 if shaper.reset_due(meter, m):
                     self._register[meter] = flow
-                    out.append((m, flow, RESET, before))
+                    value, kind = shaper.hold(meter, m, flow)
+                    out.append((m, value, RESET if kind == NORMAL else kind, before))
                 else:
                     self._register[meter] = before + flow
-                    out.append((m, self._register[meter], NORMAL, None))
+                    value, kind = shaper.hold(meter, m, self._register[meter])
+                    out.append((m, value, kind, None))
+                self._reported(meter, millis, value)
             else:
                 value, kind = shaper.shape(meter, m, guards[m].safe(self._gauge(meter, m, millis)))
                 out.append((m, value, kind, None))
         return out
+
+    def _flow_of(self, meter: int, m: int, millis: int, shaper: Shaper) -> tuple[float, str]:
+        """The litres of this interval and their kind: a normal value on the quiet side of Pulse1's
+        threshold rules (none in an interval a continuousFlow run guard keeps quiet, at least one
+        step where the register would otherwise look stuck), then what an episode sets, else a
+        threshold trigger."""
+        guard = self.guards[self._flow if self._flow is not None else m]
+        litres = guard.safe(self._litres(meter, millis, self._interval(m)))
+        quiet = any([run.quiet(meter, millis) for run in self._runs])  # every guard sees every reading
+        if quiet:
+            litres = guard.safe(0.0)
+        if litres == 0.0 and self._stuck_for is not None and millis - self._changed[meter] >= self._stuck_for:
+            litres = guard.safe(guard.step)
+        litres, kind = shaper.flow(meter, litres)
+        if kind == NORMAL and self._flow is not None and not quiet:  # a trigger waits for a flowing interval
+            litres, kind = shaper.shape(meter, self._flow, litres)
+        for run in self._runs:
+            run.add(meter, litres)
+        return litres, kind
+
+    def _reported(self, meter: int, millis: int, value: float) -> None:
+        """Remember when the reported register value last changed (the stuck guard)."""
+        if value != self._last_reported[meter]:
+            self._last_reported[meter] = value
+            self._changed[meter] = millis
 
     def one_off(self, meter: int, measurement: int, millis: int) -> float:
         guard = self.guards[measurement]

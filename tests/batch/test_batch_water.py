@@ -251,7 +251,8 @@ def test_the_report_is_one_file_whose_charts_draw_in_a_browser(water: Run) -> No
     report: Path = water.seen["report"]
     text = report.read_text()
     assert _external_resources(text) == []  # plotly.js is inline: the file works offline
-    charts = ("consumption-per-day", "consumption-per-suburb", "alerts-by-rule", "problem-meters", "speed-vs-batch")
+    charts = ("consumption-per-day", "consumption-per-suburb", "alerts-by-rule", "problem-meters", "speed-vs-batch",
+              "open-alerts", "time-to-resolve")  # fmt: skip
     for chart in charts:
         assert f'id="{chart}"' in text
     dom = chromium_dom(report)

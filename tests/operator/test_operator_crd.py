@@ -98,7 +98,7 @@ def _changed(change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
         (lambda d: d["spec"]["measurements"][0].update(min=10, max=1), "spec.measurements[0].min"),
         (lambda d: d["spec"].update(meters={"source": "file"}), "spec.meters.file"),
         (lambda d: d["spec"]["measurements"].append(dict(d["spec"]["measurements"][0])), "spec.measurements[4]"),
-        (lambda d: d["spec"]["rules"].append(dict(d["spec"]["rules"][0])), "spec.rules[3].name"),
+        (lambda d: d["spec"]["rules"].append(dict(d["spec"]["rules"][0])), "spec.rules[6].name"),
         (
             lambda d: d["spec"].update(
                 rules=[{"name": "A", "kind": "threshold", "measurement": "Pulse1", "threshold": 5}]

@@ -48,7 +48,8 @@ def t(text: str) -> datetime:
 
 def seed(client: Any) -> None:
     """Known rows: two speed days and one batch day of consumption, alerts with a replay and a
-    retraction, ingest counters with dead letters and late readings."""
+    retraction, alerts of the lifecycle (open, escalated, resolved, one resolved by a later
+    version), ingest counters with dead letters and late readings."""
     meta = ["water", "Buderim", "4556", "residential"]
     agg_columns = ["meter_id", "measurement_type", "series", "unit", "window_start", "window_end", "readings",
                    "sum", "avg", "min", "max", "stddev", "consumption", "meter_type", "suburb", "postcode",
@@ -93,6 +94,28 @@ def seed(client: Any) -> None:
         ],
         column_names=alert_columns,
     )
+    # the lifecycle: alerts per episode with their state, severity and resolution
+    lifecycle_columns = ["rule", "severity", "meter_id", "measurement_type", "series", "unit", "value", "condition",
+                         "threshold", "event_time", "kind", "state", "resolved_at", "version"]  # fmt: skip
+    lifecycle = [
+        ("CONTINUOUS_FLOW", "CRITICAL", "m4", "continuousFlow", "2026-11-03T00:00", "RESOLVED", "2026-11-03T07:00", 1),
+        ("CONTINUOUS_FLOW", "WARNING", "m5", "continuousFlow", "2026-11-03T00:00", "OPEN", None, 1),
+        ("CONTINUOUS_FLOW", "CRITICAL", "m6", "continuousFlow", "2026-11-03T00:00", "OPEN", None, 1),
+        ("NO_DATA", "WARNING", "m7", "noData", "2026-11-03T00:00", "OPEN", None, 1),
+        ("NO_DATA", "WARNING", "m7", "noData", "2026-11-03T00:00", "RESOLVED", "2026-11-03T00:30", 2),  # resolved
+        ("NO_DATA", "WARNING", "m8", "noData", "2026-11-03T00:00", "RESOLVED", "2026-11-03T01:30", 1),
+        ("NO_DATA", "WARNING", "m9", "noData", "2026-11-03T00:00", "RESOLVED", "2026-11-03T03:00", 1),
+        ("NO_DATA", "WARNING", "m9", "noData", "2026-09-03T00:00", "RESOLVED", "2026-09-04T00:00", 1),  # too early
+    ]
+    client.insert(
+        f"{DATABASE}.alerts",
+        [
+            [rule, severity, meter, "Pulse1", "P1", "L", 1.0, "", 0.0, t(opened), kind, state,
+             None if resolved is None else t(resolved), version]
+            for rule, severity, meter, kind, opened, state, resolved, version in lifecycle
+        ],
+        column_names=lifecycle_columns,
+    )  # fmt: skip
     counters = [
         ("2026-11-02T00:00", "valid", 100, 1), ("2026-11-02T00:00", "on_time", 95, 1),
         ("2026-11-02T00:00", "late", 3, 1), ("2026-11-02T00:00", "dlq:bad_json", 2, 1),

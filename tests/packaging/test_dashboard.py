@@ -54,6 +54,8 @@ def test_dashboard_is_provisionable_for_the_clickhouse_plugin() -> None:
         "Dead letters by reason",
         "Speed vs batch drift per day",
         "Largest drifts",
+        "Active alerts by rule",
+        "Time to resolve by rule",
     ]
 
 
@@ -95,7 +97,18 @@ def test_every_panel_query_runs_against_the_real_tables(tmp_path: Path) -> None:
     # FINAL: the replayed alert counts once, the retracted one not at all, October is out of range
     assert panels["Alerts by rule"] == {
         "columns": ["time", "rule", "alerts"],
-        "rows": [["2026-11-02 01:00", "HIGH_FLOW", 1], ["2026-11-02 01:00", "LOW_BATTERY", 1]],
+        "rows": [["2026-11-02 01:00", "HIGH_FLOW", 1], ["2026-11-02 01:00", "LOW_BATTERY", 1],
+                 ["2026-11-03 00:00", "CONTINUOUS_FLOW", 3], ["2026-11-03 00:00", "NO_DATA", 3]],
+    }  # fmt: skip
+    # open now: m5 (WARNING) and m6 (escalated to CRITICAL); m7's alert was resolved by a later version
+    assert panels["Active alerts by rule"] == {
+        "columns": ["rule", "critical", "warning", "info"],
+        "rows": [["CONTINUOUS_FLOW", 1, 1, 0]],
+    }
+    # resolved in the range: m4 after 7 h; m7, m8, m9 after 30, 90, 180 min (September's is out of range)
+    assert panels["Time to resolve by rule"] == {
+        "columns": ["rule", "resolved", "median_minutes", "p90_minutes", "longest_minutes"],
+        "rows": [["CONTINUOUS_FLOW", 1, 420.0, 420.0, 420.0], ["NO_DATA", 3, 90.0, 180.0, 180.0]],
     }
     assert panels["Dead letters and late readings per minute"] == {
         "columns": ["time", "dead_letters", "late_readings"],

@@ -83,7 +83,7 @@ def classify(data: bytes, pipeline: MeterPipeline, arrival: datetime | None = No
 
 
 def fired(pipeline: MeterPipeline, measurement: str, value: float) -> list[str]:
-    """Names of the rules a valid reading of ``measurement`` triggers."""
+    """Names of the threshold rules a valid reading of ``measurement`` triggers."""
     ops = {
         ">": value.__gt__,
         ">=": value.__ge__,
@@ -92,7 +92,11 @@ def fired(pipeline: MeterPipeline, measurement: str, value: float) -> list[str]:
         "==": value.__eq__,
         "!=": value.__ne__,
     }
-    return [r.name for r in pipeline.spec.rules if r.measurement == measurement and ops[r.condition](r.threshold)]
+    return [
+        r.name
+        for r in pipeline.spec.threshold_rules()
+        if r.measurement == measurement and r.condition is not None and ops[r.condition](r.threshold or 0.0)
+    ]
 
 
 def consume(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[tuple[bytes, bytes]]:

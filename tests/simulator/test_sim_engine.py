@@ -118,7 +118,7 @@ def test_every_record_is_classified_as_the_truth_says(injected: tuple[Simulation
 def test_each_rule_is_triggered_and_every_reason_dead_lettered(injected: tuple[Simulation, list[Record]]) -> None:
     sim, _ = injected
     per_rule = Counter(t["rule"] for t in sim.truth.triggers)
-    assert set(per_rule) == {r.name for r in sim.pipeline.spec.rules}
+    assert set(per_rule) == {r.name for r in sim.pipeline.spec.threshold_rules()}
     assert sim.truth.untriggerable_rules == []
     assert {m["reason"] for m in sim.truth.malformed} == {r.value for r in DlqReason}
 
@@ -320,4 +320,8 @@ def test_bad_settings_are_one_line_errors() -> None:
         "late": 0.0,
         "reset": 2.0,
         "unknown_meter": 2.0,
+        "leak": 2.0,
+        "silent": 2.0,
+        "night_leak": 2.0,
+        "stuck": 2.0,
     }

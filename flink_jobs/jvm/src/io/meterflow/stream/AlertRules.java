@@ -36,9 +36,11 @@ import java.util.HexFormat;
  *       keeps reporting opens it; a different value resolves it.
  * </ul>
  * Consumption (continuousFlow, nightFlow) is an interval measurement's value or a register's step,
- * of on-time readings only; stuck and register steps see readings in event-time order, as the
- * watermark passes them. Time-driven transitions (a silence, a closed interval or night, an
- * escalation) happen when the watermark passes them, and never at a drain's end of time.
+ * of on-time readings only (a register's first reading ends no step); stuck and register steps see
+ * readings in event-time order, as the watermark passes them. Time-driven transitions (a silence,
+ * a closed interval or night, an escalation) happen when the watermark passes them, and never at a
+ * drain's end of time. No alert resolves before it opened (a late reading that clears it resolves
+ * it at its opening).
  */
 final class AlertRules {
     static final String OPENED = "OPENED";
@@ -302,12 +304,17 @@ final class AlertRules {
         fx.emit(event(meter, slot, a, UPDATED, t, value, null));
     }
 
+    /**
+     * Resolves at {@code t}, or at the opening when {@code t} is earlier: a late reading (arrival
+     * order) may clear an alert it predates, and no alert resolves before it opened.
+     */
     private void resolve(String meter, Plan.Slot slot, AlertState a, long t, double value, String by, String why,
             Effects fx) {
+        long at = Math.max(t, a.openedAt);
         a.open = false;
-        a.resolvedAt = t;
+        a.resolvedAt = at;
         a.detail = why;
-        fx.emit(event(meter, slot, a, RESOLVED, t, value, by));
+        fx.emit(event(meter, slot, a, RESOLVED, at, value, by));
     }
 
     private AlertEvent event(String meter, Plan.Slot slot, AlertState a, String transition, long at, double value,

@@ -229,8 +229,9 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
             long t = s.pendingTimes[taken];
             double v = s.pendingValues[taken];
             if (register) {
+                boolean first = !s.hasLast; // a register's first reading ends no step (windows count it as 0)
                 double step;
-                if (!s.hasLast) {
+                if (first) {
                     step = 0.0;
                 } else if (v < s.lastValue && v <= s.lastValue * plan.registerResetRatio) {
                     step = v;
@@ -244,7 +245,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
                         s.addConsumption(w, step);
                     }
                 }
-                if (flowWatched[m]) {
+                if (flowWatched[m] && !first) {
                     rules.onConsumption(meterId, meter, m, t, step, effects);
                 }
             }

@@ -230,4 +230,27 @@ class AlertRulesTest {
         fx.advance(rules, state, T0 + 2 * H);
         assertEquals("OPENED@0m ACKNOWLEDGED@0m", fx.transitions());
     }
+
+    @Test
+    void aLateReadingThatClearsAnAlertResolvesItNoEarlierThanItOpened() {
+        Plan plan = plan("{\"name\":\"HIGH_FLOW\",\"kind\":\"threshold\",\"measurement\":\"Pulse1\",\"condition\":\">\","
+                + "\"threshold\":500.0,\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        rules.onReading("M1", state, PULSE, T0 + 2 * H, 600, fx);
+        rules.onReading("M1", state, PULSE, T0 + H, 20, fx); // late: from before the breach, it arrives after
+        assertEquals("OPENED@120m RESOLVED@120m", fx.transitions());
+        assertEquals(T0 + 2 * H, fx.events.get(1).resolvedAt);
+        // noData: a late reading from inside the silence resolves the alert at its opening
+        Plan silent = plan("{\"name\":\"SILENT\",\"kind\":\"noData\",\"measurement\":null,\"for_ms\":" + 26 * H
+                + ",\"severity\":\"WARNING\"}");
+        AlertRules noData = new AlertRules(silent);
+        MeterState meter = new MeterState(3);
+        Recorder out = new Recorder();
+        noData.onReading("M1", meter, PULSE, T0, 1, out);
+        out.advance(noData, meter, T0 + 30 * H);
+        noData.onReading("M1", meter, BATTERY, T0 + 20 * H, 3.3, out);
+        assertEquals("OPENED@1560m RESOLVED@1560m", out.transitions());
+    }
 }
