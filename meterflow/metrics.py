@@ -233,17 +233,19 @@ class Sample:
 class Samples:
     """A parsed scrape (Prometheus text format), searchable by name and labels."""
 
-    def __init__(self, samples: Iterable[Sample]) -> None:
+    def __init__(self, samples: Iterable[Sample], families: dict[str, str] | None = None) -> None:
         self.samples = list(samples)
+        self.families = families or {}
+        """Exposed name (counters with their ``_total``) → type, announced samples or not."""
 
     @classmethod
     def parse(cls, text: str) -> Samples:
         from prometheus_client.parser import text_string_to_metric_families
 
+        families = list(text_string_to_metric_families(text))
         return cls(
-            Sample(s.name, dict(s.labels), float(s.value))
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
+            (Sample(s.name, dict(s.labels), float(s.value)) for family in families for s in family.samples),
+            {f"{f.name}_total" if f.type == COUNTER else f.name: f.type for f in families},
         )
 
     def names(self) -> set[str]:
