@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from meterflow.errors import StackError
 from meterflow_operator import handlers, metrics
 from meterflow_operator.handlers import SETTINGS
 
@@ -51,7 +52,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
 def startup(settings: kopf.OperatorSettings, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
     """Configure kopf, serve the metrics, and say what the operator will do."""
     configure(settings)
-    endpoint = metrics.start(SETTINGS.metrics_port)
+    try:
+        endpoint = metrics.start(SETTINGS.metrics_port)
+    except StackError as exc:  # the operator's work matters more than its metrics
+        logger.error("meterflow-operator: no metrics: %s", exc)
+        endpoint = None
     logger.info(
         "meterflow-operator: resync every %.0fs, Flink service account %r, state under %s, metrics %s",
         SETTINGS.resync_seconds,
