@@ -103,6 +103,11 @@ def web_ui_port(cluster: LocalCluster) -> str:
     return cluster.web_ui.rsplit(":", 1)[1]
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (for the local Flink reporter)."""
+    return _free_port()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -27,6 +27,9 @@ the batch job, the report) from this process; window results are written in chun
 
 The consumer is librdkafka's (confluent-kafka): kafka-python consumed at most ~50k records/s
 here even doing nothing with them (measured).
+
+An ``observer`` (:class:`~meterflow_clickhouse.observe.SinkMetrics`) hears of every record read,
+every insert and every retry: the run's Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from meterflow_clickhouse.client import HeldSession
+from meterflow_clickhouse.observe import SinkMetrics
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,7 @@ class ServingSink:
         group_id: str,
         max_records: int = 2000,
         max_insert_bytes: int = 8 << 20,
+        observer: SinkMetrics | None = None,
     ) -> None:
         self.dsn = dsn
         self.database = database
@@ -165,6 +170,11 @@ class ServingSink:
             }
         )
         self._consumer.subscribe(list(routes))
+        self.observer = observer
+        if observer is not None:
+            with self._engine.lock:
+                observer.load(self._engine.client(), database)
+            observer.attach(self._consumer)
         self._metadata = [t for t, r in routes.items() if r.metadata]
         # Urgent routes (the shortest linger) first, then the rest.
         self._order = sorted(routes, key=lambda t: (not routes[t].metadata, routes[t].linger_s))
@@ -189,6 +199,8 @@ class ServingSink:
         if topic is None or offset is None or partition is None:  # only error events lack these
             return
         route, pending = self.routes[topic], self._pending[topic]
+        if self.observer is not None:
+            self.observer.read(topic, partition, message.timestamp()[1])
         if route.row_binary:
             piece = value or b""
             rows = 0
@@ -233,17 +245,24 @@ class ServingSink:
         if route.row_binary:
             for chunk in _chunks(pending.pieces, self._max_insert_bytes):
                 if chunk:
+                    block, started = b"".join(chunk), time.perf_counter()
                     summary = self._engine.client().raw_insert(
-                        route.table, column_names=list(AGGREGATE_COLUMNS), insert_block=b"".join(chunk), fmt="RowBinary"
+                        route.table, column_names=list(AGGREGATE_COLUMNS), insert_block=block, fmt="RowBinary"
                     )
                     written += int(summary.written_rows)
                     self.stats.add(route.table, int(summary.written_rows))
+                    if self.observer is not None:
+                        self.observer.inserted(
+                            topic, route.table, [], int(summary.written_rows), len(block), time.perf_counter() - started
+                        )
         elif pending.pieces:
-            self._engine.client().raw_insert(
-                route.table, insert_block=b"\n".join(pending.pieces), fmt="JSONEachRow", settings=JSON_SETTINGS
-            )
+            block, started = b"\n".join(pending.pieces), time.perf_counter()
+            self._engine.client().raw_insert(route.table, insert_block=block, fmt="JSONEachRow", settings=JSON_SETTINGS)
             written = pending.rows
             self.stats.add(route.table, written)
+            if self.observer is not None:
+                seconds = time.perf_counter() - started
+                self.observer.inserted(topic, route.table, pending.pieces, written, len(block), seconds)
         for partition, offset in pending.offsets.items():
             self._written[(topic, partition)] = offset
         return written
@@ -348,6 +367,8 @@ class ServingSink:
                 self._committed[(tp.topic, tp.partition)] = tp.offset - 1
 
     def _commit_failed(self, cause: object) -> None:
+        if self.observer is not None:
+            self.observer.retried("commit")
         self._warn("commit", f"offsets not committed yet ({cause}); the rows are written (a re-write is idempotent)")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from flink_jobs.streaming.plan import job_name, plan_json
 from flink_jobs.streaming.restore import checkpoint_root, savepoint_root
+from meterflow.metrics import flink_reporter_config
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
 
@@ -27,8 +28,10 @@ def job_config(
     state_dir: Path | None = None,
     restore_from: Path | None = None,
     web_ui_port: str | None = None,
+    metrics_port: str | None = None,
 ) -> dict[str, str]:
-    """Flink settings of the streaming job; local paths only when ``state_dir`` is given."""
+    """Flink settings of the streaming job; local paths only when ``state_dir`` is given, Flink's
+    Prometheus reporter (on the local mini-cluster) when ``metrics_port`` is."""
     flink = pipeline.spec.flink
     config = {
         "pipeline.name": job_name(pipeline),
@@ -60,6 +63,8 @@ def job_config(
         config["rest.bind-port"] = web_ui_port
         config["rest.bind-address"] = "127.0.0.1"
         config["rest.address"] = "127.0.0.1"
+    if metrics_port is not None:
+        config |= flink_reporter_config(pipeline.name, metrics_port)
     return config
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import signal
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flink_jobs.runtime import (
+    free_port,
     in_cluster,
     kafka_bootstrap,
     prepare_local_jvm,
@@ -36,9 +38,11 @@ from flink_jobs.runtime import (
     web_ui_port,
 )
 from flink_jobs.streaming.job import RESTART_ATTEMPTS, RESTART_WINDOW, job_config, submit
+from flink_jobs.streaming.observe import RunMetrics
 from flink_jobs.streaming.plan import KafkaEndpoint, job_plan
 from flink_jobs.streaming.restore import checkpoint_id, drained_root, latest_restore_point, prune, savepoint_root
 from meterflow.errors import MeterflowError, SpecError, StackError
+from meterflow.metrics import CLUSTER_PORT
 from meterflow.paths import pipeline_state
 from meterflow.reading import MeterInfo
 from meterflow.spec.model import MeterPipeline
@@ -50,6 +54,7 @@ from meterflow.stack.local import bootstrap_for
 from meterflow.stack.lock import command_line, hold_pipeline
 from meterflow.stack.topics import delete_topics, ensure_topics
 from meterflow_clickhouse.migrate import apply_migrations, drop_database
+from meterflow_clickhouse.observe import SinkMetrics
 from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, ServingSink
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.committed import reopen_after_drain
@@ -63,6 +68,9 @@ final watermark when its source is idle, and the last windows would never fire (
 """
 
 _TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
+
+FLINK_REST_ENV = "METERFLOW_FLINK_REST"
+"""The Flink REST API of the JobManager the job runs in (default http://localhost:8081)."""
 
 STATUS_EVERY_S = 0.5
 """How often the run loop asks the JVM for the job's state (a gateway round trip) between polls of the sink."""
@@ -165,7 +173,9 @@ def sink_group(names: PipelineNames) -> str:
     return f"{names.consumer_group}.clickhouse"
 
 
-def serving_sink(pipeline: MeterPipeline, bootstrap: str, names: PipelineNames) -> ServingSink:
+def serving_sink(
+    pipeline: MeterPipeline, bootstrap: str, names: PipelineNames, observer: SinkMetrics | None = None
+) -> ServingSink:
     topics = names.topics
     return ServingSink(
         bootstrap=bootstrap,
@@ -173,6 +183,7 @@ def serving_sink(pipeline: MeterPipeline, bootstrap: str, names: PipelineNames) 
         database=names.clickhouse_database,
         routes={topics.aggregates: AGGREGATES, topics.alerts: ALERTS, topics.counters: COUNTERS, topics.meters: METERS},
         group_id=sink_group(names),
+        observer=observer,
     )
 
 
@@ -183,12 +194,15 @@ def run_local(
     fresh: bool = False,
     echo: Callable[[str], None] = print,
     idle_settle_s: float = 2.0,
+    metrics_port: int = 0,
 ) -> RunSummary:
     """``meterflow run``: the job on PyFlink's mini-cluster plus the serving sink, one at a time
-    per pipeline (:class:`~meterflow.stack.lock.PipelineBusyError` names the run that holds it)."""
+    per pipeline (:class:`~meterflow.stack.lock.PipelineBusyError` names the run that holds it),
+    with Prometheus metrics on ``metrics_port`` (0: a free port; ``pipelines/<name>/run.json``
+    says which)."""
     with hold_pipeline(pipeline.name, command_line()):
         bootstrap = bootstrap_for(pipeline)
-        return _run_local(pipeline, bootstrap, until_idle, duration_s, fresh, echo, idle_settle_s)
+        return _run_local(pipeline, bootstrap, until_idle, duration_s, fresh, echo, idle_settle_s, metrics_port)
 
 
 def _run_local(
@@ -199,12 +213,20 @@ def _run_local(
     fresh: bool,
     echo: Callable[[str], None],
     idle_settle_s: float,
+    metrics_port: int,
 ) -> RunSummary:
     names = prepare(pipeline, bootstrap, echo)
     state = pipeline_state(pipeline.name)
     restore = None if fresh else latest_restore_point(state)
     cluster = prepare_local_jvm(pipeline.name)
-    config = job_config(pipeline, state_dir=state, restore_from=restore, web_ui_port=web_ui_port(cluster))
+    flink_metrics = free_port()
+    config = job_config(
+        pipeline,
+        state_dir=state,
+        restore_from=restore,
+        web_ui_port=web_ui_port(cluster),
+        metrics_port=str(flink_metrics),
+    )
     env = stream_environment(config)
     started = time.monotonic()
     plan = job_plan(
@@ -218,7 +240,16 @@ def _run_local(
     echo(f"streaming job {summary.job_id} running; Flink web UI: {cluster.web_ui}")
     echo(f"  restored from {restore}" if restore else "  starting from the committed offsets (no saved state)")
     echo(f"  Flink log: {cluster.log_file}")
-    sink = serving_sink(pipeline, bootstrap, names)
+    metrics = RunMetrics(
+        pipeline.name, names, rest_url=cluster.web_ui, job_id=summary.job_id, port=metrics_port,
+        address="127.0.0.1", local=True, flink_metrics=f"http://127.0.0.1:{flink_metrics}/metrics",
+    )  # fmt: skip
+    echo(f"  metrics: {metrics.endpoint.url} (meterflow_*), {metrics.flink_metrics} (Flink's flink_*)")
+    try:
+        sink = serving_sink(pipeline, bootstrap, names, observer=metrics.sink)
+    except BaseException:
+        metrics.close()
+        raise
     idle = _IdleProbe(bootstrap, names, settle_s=idle_settle_s)
     restarts = _Restarts(cluster.web_ui, summary.job_id, echo)
     next_check = 0.0
@@ -260,7 +291,11 @@ def _run_local(
         sink.drain()
     finally:
         summary.sink_rows = dict(sink.stats.rows)
-        sink.close()
+        try:
+            sink.close()
+        finally:
+            metrics.ended(summary.final_state)
+            metrics.close()
         idle.close()
     summary.seconds = time.monotonic() - started
     if summary.savepoint:
@@ -338,7 +373,11 @@ def run_in_cluster(pipeline: MeterPipeline) -> None:
         idle_timeout_ms=CONTINUOUS_IDLE_TIMEOUT_MS,
     )
     job = submit(env, plan)
-    sink = serving_sink(pipeline, bootstrap, names)
+    metrics = RunMetrics(
+        pipeline.name, names, rest_url=os.environ.get(FLINK_REST_ENV, "http://localhost:8081"),
+        job_id=str(job.get_job_id()), port=CLUSTER_PORT, address="0.0.0.0", local=False,
+    )  # fmt: skip
+    sink = serving_sink(pipeline, bootstrap, names, observer=metrics.sink)
     try:
         next_check = 0.0
         while True:
@@ -350,6 +389,7 @@ def run_in_cluster(pipeline: MeterPipeline) -> None:
         sink.drain()
     finally:
         sink.close()
+        metrics.close()
 
 
 # --- machinery ---------------------------------------------------------------------------------

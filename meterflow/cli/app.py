@@ -16,7 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from meterflow import __version__
-from meterflow.cli import alerts, batch, bridge, demo, run, simulate, spec, stack
+from meterflow.cli import alerts, batch, bridge, demo, observe, run, simulate, spec, stack
 from meterflow.errors import MeterflowError
 
 app = typer.Typer(
@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for group in (stack, spec, simulate, bridge, run, batch, alerts, demo):
+for group in (stack, spec, simulate, bridge, run, batch, alerts, demo, observe):
     group.register(app)
 
 

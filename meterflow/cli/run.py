@@ -38,6 +38,12 @@ def run(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Ignore saved checkpoints and savepoints (start from committed offsets).")
     ] = False,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            "--metrics-port", min=0, max=65535, help="Serve meterflow's Prometheus metrics on this port (0: any free)."
+        ),
+    ] = 0,
 ) -> None:
     """Run the streaming job of a MeterPipeline on the embedded stack (Ctrl-C stops it with a savepoint)."""
     import re
@@ -53,6 +59,7 @@ def run(
         duration_s=to_millis(duration) / 1000 if duration else None,
         fresh=fresh,
         echo=console.print,
+        metrics_port=metrics_port,
     )
     rows = ", ".join(f"{n} {t}" for t, n in sorted(summary.sink_rows.items())) or "nothing"
     console.print(f"job {summary.job_id} {summary.final_state.lower()} after {summary.seconds:.1f}s; wrote {rows}")

@@ -1,4 +1,5 @@
-"""``meterflow up`` / ``down`` / ``status``: the embedded Kafka broker, and Mosquitto when MQTT is used."""
+"""``meterflow up`` / ``down`` / ``status``: the embedded Kafka broker, and Mosquitto when MQTT is used;
+``status -f M`` reports on one pipeline (:mod:`meterflow.cli.observe`)."""
 
 from __future__ import annotations
 
@@ -59,8 +60,24 @@ def down(
         console.print("Mosquitto stopped")
 
 
-def status() -> None:
-    """Report the embedded Kafka broker (address, process, topics, log file) and Mosquitto."""
+def status(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="A manifest: one screen on that pipeline (job, checkpoints, lag, dead letters, alerts, batch) "
+            "and a line saying what is wrong; exits 1 when something is.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Report the embedded Kafka broker and Mosquitto, or with -f how a pipeline is doing."""
+    if file is not None:
+        from meterflow.cli.observe import status_of
+
+        status_of(file)
+        return
     report = EmbeddedBroker().status()
     mosquitto = EmbeddedMosquitto()
     found = mosquitto.running()

@@ -7,6 +7,9 @@
   children's status, the batch schedule;
 * delete (through the finalizer ``meterflow.io/finalizer``) → the retention policy.
 
+Every reconcile is counted by outcome, and the status it wrote exported, by
+:mod:`meterflow_operator.metrics`.
+
 One reconcile at a time per pipeline (a lock in kopf's per-object memo). Events are posted
 with kopf.info/kopf.warn. Registered by importing this module (:mod:`meterflow_operator.main`).
 """
@@ -14,12 +17,14 @@ with kopf.info/kopf.warn. Registered by importing this module (:mod:`meterflow_o
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from meterflow.spec.model import API_GROUP, API_VERSION
+from meterflow_operator import metrics
 from meterflow_operator import reconcile as rc
 from meterflow_operator.kube import Kube, KubeError, connect
 from meterflow_operator.settings import Settings
@@ -53,16 +58,37 @@ def _post(body: kopf.Body, events: list[rc.Event]) -> None:
             kopf.info(body, reason=event.reason, message=event.message)
 
 
+def _observe(body: kopf.Body, trigger: str, outcome: rc.Outcome | None, started: float, failed: bool = False) -> None:
+    """Count a reconcile and export the status it wrote (``failed``: the API refused a request;
+    no ``outcome`` otherwise: the pipeline is gone or going, nothing to count)."""
+    if outcome is None and not failed:
+        return
+    meta = body["metadata"]
+    result = (
+        metrics.ERROR if outcome is None else
+        metrics.INVALID if outcome.invalid else
+        metrics.RETRY if outcome.problems else
+        metrics.OK
+    )  # fmt: skip
+    metrics.observe(
+        meta.get("namespace") or "", meta["name"], trigger, result, time.monotonic() - started,
+        outcome.status if outcome is not None else None, meta, datetime.now(UTC),
+    )  # fmt: skip
+
+
 @kopf.on.create(API_GROUP, API_VERSION, PLURAL, id="reconcile-on-create")
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec", id="reconcile-on-update")
 @kopf.on.resume(API_GROUP, API_VERSION, PLURAL, id="reconcile-on-resume")
 def reconcile_spec(body: kopf.Body, name: str, namespace: str | None, retry: int, memo: kopf.Memo, **_: Any) -> None:
     """Apply the spec: children, schema, status. Retries with backoff until everything is applied."""
     with _lock(memo):
+        started = time.monotonic()
         try:
             outcome = rc.run(kube(), namespace or "", name, SETTINGS, datetime.now(UTC), with_schema=True)
         except KubeError as error:
+            _observe(body, metrics.SPEC, None, started, failed=True)
             raise kopf.TemporaryError(f"Kubernetes API: {error.message}", delay=SETTINGS.retry_delay(retry)) from None
+    _observe(body, metrics.SPEC, outcome, started)
     if outcome is None:
         return
     _post(body, outcome.events)
@@ -80,12 +106,15 @@ def resync(body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo, *
     lock = _lock(memo)
     if not lock.acquire(timeout=1.0):
         return  # a spec reconcile is running; it does all of this too
+    started = time.monotonic()
     try:
         outcome = rc.run(kube(), namespace or "", name, SETTINGS, datetime.now(UTC), with_schema=False)
     except KubeError as error:
+        _observe(body, metrics.RESYNC, None, started, failed=True)
         raise kopf.TemporaryError(f"Kubernetes API: {error.message}", delay=SETTINGS.resync_seconds) from None
     finally:
         lock.release()
+    _observe(body, metrics.RESYNC, outcome, started)
     if outcome is not None:
         _post(body, outcome.events)
 
@@ -96,6 +125,8 @@ def finalize(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
     with _lock(memo):
         done = rc.finalize(kube(), body, SETTINGS)
     _post(body, done.events)
+    if not done.problems or retry >= DELETE_RETRIES:
+        metrics.forget(body["metadata"].get("namespace") or "", body["metadata"]["name"])
     if done.problems:
         message = "; ".join(done.problems)
         if retry < DELETE_RETRIES:

@@ -2,7 +2,8 @@
 
 Importing this module registers the handlers of :mod:`meterflow_operator.handlers`; the
 start-up handler below configures kopf from :class:`~meterflow_operator.settings.Settings`
-(``METERFLOW_OPERATOR_*``): watch timeouts (server and client, against stale watch streams),
+(``METERFLOW_OPERATOR_*``) and serves the operator's Prometheus metrics: watch timeouts (server
+and client, against stale watch streams),
 handler threads, which Events get posted, kopf's own bookkeeping under ``meterflow.io``
 annotations (the status subresource stays ours) and the finalizer's name. Run it as::
 
@@ -18,7 +19,8 @@ from typing import Any
 
 import kopf
 
-from meterflow_operator import handlers
+from meterflow.errors import StackError
+from meterflow_operator import handlers, metrics
 from meterflow_operator.handlers import SETTINGS
 
 FINALIZER = "meterflow.io/finalizer"
@@ -48,13 +50,19 @@ def configure(settings: kopf.OperatorSettings) -> None:
 
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
-    """Configure kopf and say what the operator will do."""
+    """Configure kopf, serve the metrics, and say what the operator will do."""
     configure(settings)
+    try:
+        endpoint = metrics.start(SETTINGS.metrics_port)
+    except StackError as exc:  # the operator's work matters more than its metrics
+        logger.error("meterflow-operator: no metrics: %s", exc)
+        endpoint = None
     logger.info(
-        "meterflow-operator: resync every %.0fs, Flink service account %r, state under %s",
+        "meterflow-operator: resync every %.0fs, Flink service account %r, state under %s, metrics %s",
         SETTINGS.resync_seconds,
         SETTINGS.flink_service_account,
         SETTINGS.state_uri,
+        f"on port {endpoint.port}" if endpoint else "off",
     )
 
 

@@ -67,6 +67,12 @@ class Settings:
     posting_level: str = "INFO"
     """Lowest level of the messages posted as Kubernetes Events (DEBUG, INFO, WARNING, ERROR)."""
 
+    metrics_port: int = 9464
+    """Port of the operator's Prometheus /metrics (docs/metrics.md); 0 serves none."""
+
+    pushgateway_url: str | None = None
+    """A Pushgateway the batch runs push their metrics to (``METERFLOW_PUSHGATEWAY`` in their pods)."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``METERFLOW_OPERATOR_<FIELD>`` (e.g. ``METERFLOW_OPERATOR_RESYNC_SECONDS=5``)."""
@@ -98,6 +104,8 @@ class Settings:
             raise ValueError(
                 f"{PREFIX}POSTING_LEVEL={self.posting_level!r} is not a logging level; use INFO or WARNING"
             )
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"{PREFIX}METRICS_PORT={self.metrics_port} is not a port (0 turns the metrics off)")
         if self.resync_seconds <= 0 or self.retry_seconds <= 0 or self.max_workers < 1 or self.batch_history < 1:
             raise ValueError(f"{PREFIX}RESYNC_SECONDS, RETRY_SECONDS, MAX_WORKERS and BATCH_HISTORY must be positive")
         if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "mqtts://")):

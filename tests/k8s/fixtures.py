@@ -7,6 +7,7 @@ Tests that use them skip, with the reason, when the binaries or ../shared/crds a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,17 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED_CRDS = REPO.parent / "shared" / "crds"
 STRIMZI_CRDS = SHARED_CRDS / "strimzi-1.2.0"
 FLINK_CRDS = SHARED_CRDS / "flink-kubernetes-operator-1.15.0"
+PROMETHEUS_CRD_FILES = ("monitoring.coreos.com_podmonitors.yaml", "monitoring.coreos.com_servicemonitors.yaml")
+MONITORING_API = "monitoring.coreos.com/v1"
+
+
+def prometheus_operator_crds() -> list[Path] | None:
+    """The Prometheus Operator's PodMonitor and ServiceMonitor CRDs, from $METERFLOW_PROMETHEUS_CRDS
+    (a folder with the two files of the operator's example/prometheus-operator-crd/) or
+    ../shared/crds/prometheus-operator; None when neither has them (not in ../shared/crds today)."""
+    folder = Path(os.environ.get("METERFLOW_PROMETHEUS_CRDS") or SHARED_CRDS / "prometheus-operator")
+    files = [folder / name for name in PROMETHEUS_CRD_FILES]
+    return files if all(f.exists() for f in files) else None
 
 
 @pytest.fixture(scope="session")

@@ -179,6 +179,9 @@ def test_render_flink_deployment() -> None:
                 "execution.checkpointing.savepoint-dir": f"{state}/savepoints",
                 "state.checkpoints.dir": f"{state}/checkpoints",
                 "state.savepoints.dir": f"{state}/savepoints",
+                "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+                "metrics.reporter.prom.port": "9249",
+                "metrics.reporter.prom.scope.variables.additional": "pipeline:water-meters",
             },
             "podTemplate": {
                 "apiVersion": "v1",
@@ -191,6 +194,7 @@ def test_render_flink_deployment() -> None:
                     "containers": [
                         {
                             "name": "flink-main-container",
+                            "ports": [{"name": "flink-metrics", "containerPort": 9249, "protocol": "TCP"}],
                             "volumeMounts": [
                                 {"name": "pipeline-manifest", "mountPath": "/opt/meterflow", "readOnly": True}
                             ],
@@ -199,7 +203,23 @@ def test_render_flink_deployment() -> None:
                     "volumes": [{"name": "pipeline-manifest", "configMap": {"name": "water-meters-pipeline"}}],
                 },
             },
-            "jobManager": {"replicas": 1, "resource": {"cpu": 1.0, "memory": "1600m"}},
+            "jobManager": {
+                "replicas": 1,
+                "resource": {"cpu": 1.0, "memory": "1600m"},
+                # meterflow's own /metrics: the serving sink runs in the JobManager
+                "podTemplate": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "flink-main-container",
+                                "ports": [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}],
+                            }
+                        ]
+                    },
+                },
+            },
             "taskManager": {"resource": {"cpu": 1.0, "memory": "2048m"}},
             "job": {
                 "jarURI": "local:///opt/flink/opt/flink-python-2.2.1.jar",
@@ -241,6 +261,9 @@ def test_render_flink_deployment_follows_the_flink_spec() -> None:
         "execution.checkpointing.savepoint-dir": "s3://svp/wm",
         "state.checkpoints.dir": "s3://ckpt/wm",
         "state.savepoints.dir": "s3://svp/wm",
+        "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+        "metrics.reporter.prom.port": "9249",
+        "metrics.reporter.prom.scope.variables.additional": "pipeline:water-meters",
         "high-availability.type": "kubernetes",
         "high-availability.storageDir": "s3://state/prod/water-meters/ha",
     }
@@ -282,6 +305,14 @@ def test_render_batch() -> None:
     assert "high-availability.type" not in run["spec"]["flinkConfiguration"]
     volumes = run["spec"]["podTemplate"]["spec"]["volumes"]
     assert volumes == [{"name": "pipeline-manifest", "configMap": {"name": "water-meters-pipeline"}}]
+    # Flink's reporter on, no meterflow endpoint (a batch run pushes), and no Pushgateway unless set
+    assert run["spec"]["flinkConfiguration"]["metrics.reporter.prom.port"] == "9249"
+    assert "podTemplate" not in run["spec"]["jobManager"]
+    assert "env" not in run["spec"]["podTemplate"]["spec"]["containers"][0]
+    pushing = render_batch(pipeline(), Settings(pushgateway_url="http://pushgateway.monitoring:9091"), when)
+    assert pushing["spec"]["podTemplate"]["spec"]["containers"][0]["env"] == [
+        {"name": "METERFLOW_PUSHGATEWAY", "value": "http://pushgateway.monitoring:9091"}
+    ]
     manual = render_batch(pipeline(), SETTINGS, when, manual_token="now")
     assert manual["metadata"]["name"] == manual_run_name(pipeline(), "now")
     assert manual["metadata"]["name"].startswith("water-meters-batch-manual-")

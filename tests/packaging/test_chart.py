@@ -48,6 +48,7 @@ ALL_ON: dict[str, Any] = {
     "simulator": {"enabled": True},
     "mosquitto": {"enabled": True},
     "grafana": {"dashboards": {"enabled": True}, "datasource": {"enabled": True}},
+    "metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}},
     "extraEnv": [{"name": "EXTRA", "value": "1"}],
     "extraArgs": ["--verbose"],
     "podAnnotations": {"example.com/a": "b"},
@@ -126,7 +127,10 @@ def test_operator_deployment_is_hardened_and_probed() -> None:
     assert container["readinessProbe"] == probe | {
         "initialDelaySeconds": 5, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3,
     }  # fmt: skip
-    assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "health", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9464, "protocol": "TCP"},
+    ]
     assert container["resources"] == {
         "requests": {"cpu": "100m", "memory": "256Mi"},
         "limits": {"cpu": "1", "memory": "1Gi"},
@@ -157,6 +161,8 @@ def test_operator_settings_reach_the_environment() -> None:
         "METERFLOW_OPERATOR_POSTING_LEVEL": "INFO",
         "METERFLOW_OPERATOR_MQTT_URL": "",
         "METERFLOW_OPERATOR_BRIDGE_IMAGE": "ghcr.io/meterflow/meterflow-operator:0.1.0",
+        "METERFLOW_OPERATOR_METRICS_PORT": "9464",
+        "METERFLOW_OPERATOR_PUSHGATEWAY_URL": "",
         "AWS_REGION": "us-east-1",
         "HOME": "/tmp",
     }
@@ -270,9 +276,8 @@ def test_extras_render_the_pipeline_simulator_and_grafana() -> None:
 
     dashboards = one(objects, "ConfigMap", "meterflow-dashboards")
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(dashboards["data"]["meterflow.json"]) == json.loads(
-        (CHART / "dashboards" / "meterflow.json").read_text()
-    )
+    for name in ("meterflow.json", "pipeline-health.json"):
+        assert json.loads(dashboards["data"][name]) == json.loads((CHART / "dashboards" / name).read_text())
     datasource = one(objects, "ConfigMap", "meterflow-grafana-datasource")
     assert datasource["metadata"]["labels"]["grafana_datasource"] == "1"
     provisioning = yaml.safe_load(datasource["data"]["meterflow-clickhouse.yaml"])
@@ -292,6 +297,45 @@ def test_extras_render_the_pipeline_simulator_and_grafana() -> None:
     }
 
 
+def test_monitors_are_off_by_default_and_scrape_the_operator_and_the_pipelines() -> None:
+    assert not find(render(namespace="mf"), "ServiceMonitor") and not find(render(namespace="mf"), "PodMonitor")
+    values = {
+        "metrics": {
+            "serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}},
+            "podMonitor": {"enabled": True},
+        },
+        "watch": {"namespaces": ["a", "b"]},
+    }
+    objects = render(values, "mf")
+    service = one(objects, "Service", "meterflow-operator-metrics")
+    selector = {"app.kubernetes.io/name": "meterflow", "app.kubernetes.io/instance": "meterflow"}
+    assert service["spec"]["selector"] == selector | {"app.kubernetes.io/component": "operator"}
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"}]
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    # the ServiceMonitor selects the Service, the Service the operator's pod
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    pod_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    endpoint = {"port": "metrics", "path": "/metrics", "interval": "15s", "honorLabels": True}
+    assert monitor["spec"]["endpoints"] == [endpoint]
+    pods = one(objects, "PodMonitor")
+    assert pods["spec"]["namespaceSelector"] == {"matchNames": ["a", "b"]}
+    assert pods["spec"]["selector"]["matchExpressions"] == [
+        {"key": "meterflow.io/pipeline", "operator": "Exists"},
+        {"key": "meterflow.io/component", "operator": "In", "values": ["streaming", "batch"]},
+    ]
+    # the ports the operator's FlinkDeployments declare (operator/meterflow_operator/render/flink.py)
+    from meterflow_operator.render.flink import FLINK_METRICS_PORT_NAME, METRICS_PORT_NAME
+
+    assert [e["port"] for e in pods["spec"]["podMetricsEndpoints"]] == [FLINK_METRICS_PORT_NAME, METRICS_PORT_NAME]
+    cluster_wide = one(render(values | {"watch": {"clusterWide": True}}, "mf"), "PodMonitor")
+    assert cluster_wide["spec"]["namespaceSelector"] == {"any": True}
+    # the Pushgateway reaches the operator, which gives it to the batch runs
+    pushing = env_of(one(render({"metrics": {"pushgateway": "http://pg.monitoring:9091"}}, "mf"), "Deployment"))
+    assert pushing["METERFLOW_OPERATOR_PUSHGATEWAY_URL"] == "http://pg.monitoring:9091"
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -309,6 +353,10 @@ def test_extras_render_the_pipeline_simulator_and_grafana() -> None:
         (["--set", "simulator.meters=0"], "at '/simulator/meters': minimum: got 0, want 1"),
         (["--set", "resources.limits.memory=lots"], "at '/resources/limits/memory'"),
         (["--set", "mosquitto.autosaveInterval=0"], "at '/mosquitto/autosaveInterval': minimum: got 0, want 1"),
+        (["--set", "metrics.port=0"], "at '/metrics/port': minimum: got 0, want 1"),
+        (["--set", "metrics.podMonitor.interval=often"], "at '/metrics/podMonitor/interval': 'often' does not match"),
+        (["--set", "metrics.pushgateway=pg:9091"], "at '/metrics/pushgateway': 'pg:9091' does not match"),
+        (["--set", "metrics.serviceMonitor.on=true"], "additional properties 'on' not allowed"),
         (["--set", "mosquitto.persistence.size=big"], "at '/mosquitto/persistence/size': 'big' does not match"),
         (["--set", "mosquitto.replicas=2"], "additional properties 'replicas' not allowed"),
         (["--set", "settings.mqttUrl=http://broker"], "at '/settings/mqttUrl': 'http://broker' does not match"),

@@ -1,40 +1,154 @@
 """End to end on a seeded water-meter simulation: exact Iceberg rows, dead letters per reason,
 every window's count/sum/consumption (register resets included), exactly the injected alerts,
-duplicates counted once, late readings counted and kept in the lake."""
+duplicates counted once, late readings counted and kept in the lake — and the run's Prometheus
+metrics, scraped while it runs and as it left them, equal to the same truth."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from meterflow.metrics import Samples, catalogue, last_run_path, run_info_path, scrape
 from meterflow.spec import MeterPipeline
 from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
 from tests.streaming.expected import ONE_PARTITION, Expected, compute, instant
-from tests.streaming.harness import dead_letters, lake, meterflow, rows, simulate
+from tests.streaming.harness import Process, dead_letters, lake, meterflow, rows, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
 START = "2024-05-01T00:00:00+00:00"
 
 
+@dataclass
+class WaterRun:
+    """The simulation, its truth, and what the run's metrics endpoints said."""
+
+    pipeline: MeterPipeline
+    manifest: Path
+    expected: Expected
+    truth: dict[str, Any]
+    live: Samples
+    """meterflow's /metrics once it had counted every record, scraped while the run ran."""
+    flink: str
+    """Flink's reporter's text, scraped at the same moment."""
+
+
 @pytest.fixture(scope="module")
-def water(
-    broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[MeterPipeline, Expected, dict[str, Any]]:
-    """One simulation (60 meters, one day, every injection) run through the job to idle."""
+def water_run(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> WaterRun:
+    """One simulation (60 meters, one day, every injection) run through the job to idle, its
+    metrics scraped while it runs."""
     out = tmp_path_factory.mktemp("water")
     pipeline = unique_pipeline("water-meters", source=ONE_PARTITION, flink={"checkpointInterval": "2s"})
     manifest = write_manifest(pipeline, out)
     truth = simulate(manifest, out, "--meters", "60", "--duration", "1d", "--seed", "11", "--start", START)
-    meterflow("run", "-f", str(manifest), "--until-idle")
-    return pipeline, compute(pipeline, out / "records.jsonl", truth), truth
+    expected = compute(pipeline, out / "records.jsonl", truth)
+    run = Process("run", "-f", str(manifest), "--until-idle")
+    try:
+        live, flink = _scrape_until_counted(pipeline, run, expected.records)
+        assert run.wait(timeout=900) == 0, run.output
+    finally:
+        run.stop()
+    return WaterRun(pipeline, manifest, expected, truth, live, flink)
+
+
+def _scrape_until_counted(pipeline: MeterPipeline, run: Process, records: int) -> tuple[Samples, str]:
+    """Scrape the run's endpoints until they count ``records`` readings in and a checkpoint: the
+    run stops by itself once idle, so this polls only while it runs (the counts settle seconds
+    before it drains and stops)."""
+    last: Samples | None = None
+    while run.running():
+        try:
+            info = json.loads(run_info_path(pipeline.name).read_text())
+            last = Samples.parse(scrape(info["metrics"], timeout=10))
+            if (
+                last.value("meterflow_readings_total") == records
+                and last.value("meterflow_job_up") == 1
+                and (last.value("meterflow_checkpoints_total", outcome="completed") or 0) > 0
+                and last.value("meterflow_job_restarts_total") is not None
+                and len(last.by("meterflow_sink_consumer_lag", "topic")) == 4
+            ):
+                return last, scrape(info["flink_metrics"], timeout=10)
+        except (OSError, ValueError, KeyError):
+            pass  # not serving yet
+        time.sleep(0.3)
+    raise AssertionError(
+        f"the run ended before its metrics counted {records} records in (last scrape: "
+        f"{last.value('meterflow_readings_total') if last else None}):\n{run.output}"
+    )
+
+
+@pytest.fixture(scope="module")
+def water(water_run: WaterRun) -> tuple[MeterPipeline, Expected, dict[str, Any]]:
+    return water_run.pipeline, water_run.expected, water_run.truth
+
+
+def test_metrics_scraped_during_the_run_are_exact(water_run: WaterRun) -> None:
+    """readings in = the records sent, dead letters by reason = the injections, late and
+    duplicates as injected; the job RUNNING with a checkpoint; every metric of the catalogue's
+    run part exported, and nothing else."""
+    live, expected, truth, name = water_run.live, water_run.expected, water_run.truth, water_run.pipeline.name
+    assert live.value("meterflow_readings_total", pipeline=name) == expected.records == truth["counts"]["total_records"]
+    assert live.by("meterflow_dead_letters_total", "reason") == expected.dlq_by_reason
+    assert sum(expected.dlq_by_reason.values()) == truth["counts"]["malformed"]
+    assert live.value("meterflow_readings_late_total") == len(expected.late) == truth["counts"]["late"]
+    assert live.value("meterflow_readings_duplicate_total") == expected.duplicates == truth["counts"]["duplicate"]
+    assert live.value("meterflow_readings_on_time_total") == expected.unique - len(expected.late)
+    assert live.value("meterflow_readings_valid_total") == expected.records - sum(expected.dlq_by_reason.values())
+    assert live.by("meterflow_job_state", "state")["RUNNING"] == 1
+    assert sum(live.by("meterflow_job_state", "state").values()) == 1
+    assert live.value("meterflow_job_restarts_total") == 0
+    assert (live.value("meterflow_checkpoint_duration_seconds") or 0) > 0
+    topics = {f"{name}.{t}" for t in ("aggregates", "alerts", "counters", "meters")}
+    assert set(live.by("meterflow_sink_consumer_lag", "topic")) == topics
+    assert {s.labels["pipeline"] for s in live.samples} == {name}
+    assert live.families == {m.name: m.kind for m in catalogue("run")}
+
+
+def test_flinks_reporter_labels_every_metric_with_the_pipeline(water_run: WaterRun) -> None:
+    flink = Samples.parse(water_run.flink)
+    name = water_run.pipeline.name
+    assert flink.samples and all(s.labels.get("pipeline") == name for s in flink.samples)
+    for wanted in (
+        "flink_jobmanager_job_lastCheckpointDuration",
+        "flink_jobmanager_job_numRestarts",
+        "flink_taskmanager_job_task_operator_numRecordsIn",
+        "flink_taskmanager_job_task_operator_currentOutputWatermark",
+    ):
+        assert flink.find(wanted), wanted
+
+
+def test_the_run_leaves_its_final_metrics_and_status_reads_them(water_run: WaterRun) -> None:
+    """After the run: last-run.prom holds its final values (job FINISHED, open alerts = ClickHouse's
+    alerts_active), run.json is gone, and `meterflow status -f` reads the pipeline as healthy."""
+    pipeline, name = water_run.pipeline, water_run.pipeline.name
+    assert not run_info_path(name).exists()
+    final = Samples.parse(last_run_path(name).read_text())
+    assert final.value("meterflow_readings_total") == water_run.expected.records
+    assert final.by("meterflow_job_state", "state")["FINISHED"] == 1
+    active = dict(rows(pipeline, "SELECT rule, count() FROM alerts_active GROUP BY rule"))
+    assert active, "the simulation left no alert open"
+    assert final.by("meterflow_alerts_open", "rule") == active
+    events = dict(rows(pipeline, "SELECT transition, count() FROM alert_events FINAL GROUP BY transition"))
+    assert final.by("meterflow_alert_transitions_total", "transition") == events
+    screen = meterflow("status", "-f", str(water_run.manifest)).stdout.splitlines()
+    assert screen[0] == f"{name}: healthy"
+    assert screen[2].startswith("  job         not running; the last run ended FINISHED at ")
+    assert screen[3] == "  lag         readings 0 (job)"
+    total = sum(active.values())
+    assert f"  alerts      {total} open: " + ", ".join(f"{r} {n}" for r, n in sorted(active.items())) in screen
+    text = meterflow("metrics", "-f", str(water_run.manifest)).stdout
+    assert text.startswith(f"# {name} is not running: its metrics as they were when its last run stopped (")
+    assert Samples.parse(text).value("meterflow_readings_total") == water_run.expected.records
 
 
 def test_every_record_is_counted(water: tuple[MeterPipeline, Expected, dict[str, Any]]) -> None:

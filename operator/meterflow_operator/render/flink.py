@@ -5,7 +5,11 @@ Application mode, PyFlink: Flink's ``PythonDriver`` runs ``-pym flink_jobs.strea
 ``spec.flink.image``; the manifest comes from the ConfigMap of
 :mod:`meterflow_operator.render.configmap`, the sinks' credentials from the Secrets the spec
 references (``valueFrom.secretKeyRef``, never inline), and a digest of the manifest in the
-pod template makes the Flink operator upgrade the job when the manifest changes. The pieces
+pod template makes the Flink operator upgrade the job when the manifest changes. Flink's
+Prometheus reporter is on in every FlinkDeployment (port ``flink-metrics``, 9249, every pod; the
+``pipeline`` label on every metric), and the streaming JobManager also declares meterflow's own
+endpoint (port ``metrics``, 9464: the serving sink runs there) for the chart's PodMonitor;
+batch runs push to ``METERFLOW_PUSHGATEWAY`` when the operator has one (docs/metrics.md). The pieces
 shared with the batch runs (:mod:`meterflow_operator.render.batch`) live here too. Called by
 :mod:`meterflow_operator.reconcile`.
 """
@@ -16,10 +20,12 @@ import hashlib
 import json
 from typing import Any
 
+from meterflow.metrics import CLUSTER_PORT, FLINK_REPORTER_PORT, PUSHGATEWAY_ENV, flink_reporter_config
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline, SecretKeyRef, UpgradeMode
 from meterflow.stack.endpoints import CLICKHOUSE_DSN_ENV, ICEBERG_CATALOG_URI_ENV
 from meterflow_operator.render.common import (
+    COMPONENT_BATCH,
     COMPONENT_LABEL,
     COMPONENT_STREAMING,
     MANIFEST_DIR,
@@ -40,6 +46,8 @@ PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 MAIN_CONTAINER = "flink-main-container"  # the name the Flink operator merges pod templates into
 MANIFEST_VOLUME = "pipeline-manifest"
 MANIFEST_DIGEST_ANNOTATION = "meterflow.io/manifest-digest"
+FLINK_METRICS_PORT_NAME = "flink-metrics"
+METRICS_PORT_NAME = "metrics"
 
 
 def job_args(module: str) -> list[str]:
@@ -61,7 +69,8 @@ def savepoint_dir(pipeline: MeterPipeline, settings: Settings) -> str:
 
 
 def flink_configuration(pipeline: MeterPipeline, settings: Settings, upgrade_mode: str) -> dict[str, str]:
-    """Flink's configuration (strings only): slots, checkpointing, state directories, HA for last-state.
+    """Flink's configuration (strings only): slots, checkpointing, state directories, HA for
+    last-state, the Prometheus reporter.
 
     Flink 2 names the directories ``execution.checkpointing.dir`` / ``.savepoint-dir``; the
     ``state.*`` names are their deprecated fallbacks, still read by Flink 2.2 and by tooling, and
@@ -76,7 +85,7 @@ def flink_configuration(pipeline: MeterPipeline, settings: Settings, upgrade_mod
         "execution.checkpointing.savepoint-dir": savepoints,
         "state.checkpoints.dir": checkpoints,
         "state.savepoints.dir": savepoints,
-    }
+    } | flink_reporter_config(pipeline.name, FLINK_REPORTER_PORT)
     if upgrade_mode == UpgradeMode.last_state.value:
         config |= {
             "high-availability.type": "kubernetes",
@@ -108,12 +117,16 @@ def manifest_digest(pipeline: MeterPipeline, settings: Settings) -> str:
 
 
 def pod_template(pipeline: MeterPipeline, settings: Settings, component: str) -> dict[str, Any]:
-    """The pod template of JobManager and TaskManagers: the manifest volume and the sinks' env."""
+    """The pod template of JobManager and TaskManagers: the manifest volume, the sinks' env, the
+    Flink reporter's port (and a batch run's Pushgateway)."""
     container: dict[str, Any] = {
         "name": MAIN_CONTAINER,
+        "ports": [{"name": FLINK_METRICS_PORT_NAME, "containerPort": FLINK_REPORTER_PORT, "protocol": "TCP"}],
         "volumeMounts": [{"name": MANIFEST_VOLUME, "mountPath": MANIFEST_DIR, "readOnly": True}],
     }
     env = sink_env(pipeline)
+    if component == COMPONENT_BATCH and settings.pushgateway_url:
+        env.append({"name": PUSHGATEWAY_ENV, "value": settings.pushgateway_url})
     if env:
         container["env"] = env
     return {
@@ -161,7 +174,8 @@ def flink_deployment(
             "jobManager": {
                 "replicas": 1,
                 "resource": {"cpu": flink.job_manager.cpu, "memory": flink.job_manager.memory},
-            },
+            }
+            | ({"podTemplate": job_manager_template()} if component == COMPONENT_STREAMING else {}),
             "taskManager": {"resource": {"cpu": flink.task_manager.cpu, "memory": flink.task_manager.memory}},
             "job": {
                 "jarURI": PYFLINK_JAR,
@@ -173,6 +187,13 @@ def flink_deployment(
             },
         },
     }
+
+
+def job_manager_template() -> dict[str, Any]:
+    """The streaming JobManager's own pod template (merged into the shared one by the Flink
+    operator): the port of meterflow's /metrics, served by the serving sink's process there."""
+    port = {"name": METRICS_PORT_NAME, "containerPort": CLUSTER_PORT, "protocol": "TCP"}
+    return {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": MAIN_CONTAINER, "ports": [port]}]}}
 
 
 def render_flink_deployment(pipeline: MeterPipeline, settings: Settings) -> dict[str, Any]:
