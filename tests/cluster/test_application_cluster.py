@@ -1,0 +1,184 @@
+"""The cluster runtime on a real Flink application cluster (a JobManager and a TaskManager process).
+
+The operator's own render functions turn a MeterPipeline into its ConfigMap and FlinkDeployments;
+the FlinkDeployment's job spec (``PythonDriver``, ``-pym flink_jobs.streaming --manifest …``) and
+its ``flinkConfiguration`` then run as Flink runs them on Kubernetes, against the embedded
+broker, chDB and lake (tests/cluster/harness.py). The streaming job is upgraded the way the
+Flink operator upgrades it — stopped with a savepoint mid-stream, started again from it — and
+still lands exactly the rows an uninterrupted run would; a batch FlinkDeployment recomputes the
+day from the lake.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from meterflow.spec import MeterPipeline, names_for, parse_manifest
+from meterflow.stack.broker import BrokerInfo
+from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
+from meterflow_operator.render.batch import render_batch
+from meterflow_operator.render.configmap import render_config_map
+from meterflow_operator.render.flink import render_flink_deployment
+from meterflow_operator.settings import Settings
+from tests.cluster.harness import ApplicationCluster
+from tests.conftest import unique_pipeline, write_manifest
+from tests.streaming import checks
+from tests.streaming.expected import ONE_PARTITION, Expected, compute
+from tests.streaming.harness import lake, rows, simulate
+
+pytestmark = [pytest.mark.integration, pytest.mark.flink]
+
+
+def _committed(bootstrap: str, pipeline: MeterPipeline) -> tuple[int, int]:
+    """(offsets the job has committed, records in the readings topic)."""
+    names = names_for(pipeline)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [
+            TopicPartition(names.topics.readings, p) for p in consumer.partitions_for_topic(names.topics.readings)
+        ]
+        end = sum(consumer.end_offsets(partitions).values())
+        committed = admin.list_group_offsets({names.consumer_group: partitions}).get(names.consumer_group, {})
+        return sum(max(c.offset, 0) for c in committed.values()), end
+    finally:
+        admin.close()
+        consumer.close()
+
+
+def _until(condition: Any, what: str, cluster: ApplicationCluster, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline or cluster.processes[0].poll() is not None:
+            raise AssertionError(f"{what} did not happen:\n{cluster.log()[-3000:]}")
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def upgraded(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Yesterday's readings of 20 meters through two application clusters (a savepoint between),
+    then a batch FlinkDeployment; what it took."""
+    out = tmp_path_factory.mktemp("application-cluster")
+    source = ONE_PARTITION | {"bootstrapServers": broker.bootstrap}
+    document = unique_pipeline("water-meters", source=source, flink={"checkpointInterval": "2s"}).to_manifest()
+    document["metadata"]["namespace"] = "meterflow"  # the operator renders namespaced children
+    pipeline = parse_manifest(document)
+    lake_location = iceberg_location(pipeline)
+    settings = Settings(
+        state_uri=(out / "flink").as_uri(),
+        clickhouse_dsn=clickhouse_dsn(pipeline),
+        iceberg_catalog_uri=lake_location.catalog_uri,
+        iceberg_warehouse=lake_location.warehouse,
+    )
+    manifest = out / "pipeline.yaml"
+    manifest.write_text(render_config_map(pipeline, settings)["data"]["pipeline.yaml"])
+    zone = ZoneInfo(pipeline.spec.time_zone)
+    day = (datetime.now(zone) - timedelta(days=1)).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+    truth = simulate(
+        write_manifest(pipeline, out), out, "--meters", "20", "--duration", "1d", "--seed", "5",
+        "--start", start.isoformat(),
+    )  # fmt: skip
+    figures: dict[str, Any] = {"day": day}
+    streaming = render_flink_deployment(pipeline, settings)
+
+    # the first cluster: stopped with a savepoint mid-stream, as the Flink operator upgrades a job
+    first = ApplicationCluster(out / "first", streaming, manifest)
+    started = time.monotonic()
+    first.start()
+    try:
+        first.wait_running()
+        figures["start_s"] = round(time.monotonic() - started, 1)
+        _until(lambda: _committed(broker.bootstrap, pipeline)[0] > 0, "a first checkpoint", first)
+        savepoint = first.stop_with_savepoint(out / "savepoints", drain=False)
+        figures["stopped_at"] = _committed(broker.bootstrap, pipeline)
+        assert first.wait_finished() == 0, first.log()[-3000:]
+    finally:
+        first.close()
+
+    # the second: from the savepoint to the end, drained at last (every window fires)
+    second = ApplicationCluster(out / "second", streaming, manifest, restore_from=savepoint)
+    second.start()
+    try:
+        second.wait_running()
+        _until(lambda: (c := _committed(broker.bootstrap, pipeline))[0] == c[1], "the end of the readings", second)
+        second.stop_with_savepoint(out / "savepoints", drain=True)
+        assert second.wait_finished() == 0, second.log()[-3000:]
+        figures["restored_from"] = savepoint
+        figures["restore_log"] = second.log()
+    finally:
+        second.close()
+
+    # a batch run: the FlinkDeployment the operator renders on the schedule
+    batch = ApplicationCluster(out / "batch", render_batch(pipeline, settings, datetime.now(UTC)), manifest)
+    batch.start()
+    try:
+        assert batch.wait_finished(timeout_s=600) == 0, batch.log()[-3000:]
+        figures["batch_log"] = batch.log()
+    finally:
+        batch.close()
+    expected = compute(pipeline, out / "records.jsonl", truth)
+    return {"pipeline": pipeline, "expected": expected, "truth": truth, "figures": figures}
+
+
+def test_the_job_runs_from_the_deployments_own_spec(upgraded: dict[str, Any]) -> None:
+    stopped_at, end = upgraded["figures"]["stopped_at"]
+    assert 0 < stopped_at < end, "the first cluster should stop mid-stream"
+    assert (
+        "Restoring job" in upgraded["figures"]["restore_log"] or "from savepoint" in upgraded["figures"]["restore_log"]
+    )
+
+
+def test_every_record_is_counted_across_the_upgrade(upgraded: dict[str, Any]) -> None:
+    checks.every_record_is_counted(upgraded["pipeline"], upgraded["expected"], upgraded["truth"])
+
+
+def test_the_lake_holds_every_unique_reading_once(upgraded: dict[str, Any]) -> None:
+    checks.lake_holds_every_unique_reading_once(upgraded["pipeline"], upgraded["expected"])
+
+
+def test_every_window_matches_an_uninterrupted_run(upgraded: dict[str, Any]) -> None:
+    """Count, sum, min, max and consumption (register steps across the savepoint included)."""
+    pipeline: MeterPipeline = upgraded["pipeline"]
+    expected: Expected = upgraded["expected"]
+    actual = {
+        (m, t, s, ws): (n, total, lo, hi, cons)
+        for m, t, s, ws, n, total, lo, hi, cons in rows(
+            pipeline,
+            "SELECT meter_id, measurement_type, series, window_start, readings, sum, min, max, consumption "
+            "FROM readings_agg FINAL",
+        )
+    }
+    assert set(actual) == set(expected.windows)
+    for key, window in expected.windows.items():
+        n, total, lo, hi, cons = actual[key]
+        assert (n, lo, hi) == (window.readings, window.lowest, window.highest), key
+        assert math.isclose(total, window.total, rel_tol=1e-9, abs_tol=1e-9), key
+        if window.consumption is None:
+            assert cons is None, key
+        else:
+            assert math.isclose(cons, window.consumption, rel_tol=1e-9, abs_tol=1e-9), key
+
+
+def test_exactly_the_injected_alerts(upgraded: dict[str, Any]) -> None:
+    checks.exactly_the_injected_alerts(upgraded["pipeline"], upgraded["expected"], upgraded["truth"])
+
+
+def test_the_batch_deployment_recomputes_the_day(upgraded: dict[str, Any]) -> None:
+    pipeline: MeterPipeline = upgraded["pipeline"]
+    day = upgraded["figures"]["day"]
+    zone = ZoneInfo(pipeline.spec.time_zone)
+    table = lake(pipeline).to_pylist()
+    on_day = [r for r in table if r["event_time"].astimezone(zone).date() == day]
+    series = {(r["meter_id"], r["measurement_type"], r["series"]) for r in on_day}
+    [(groups, readings)] = rows(
+        pipeline, f"SELECT count(), sum(readings) FROM daily_stats FINAL WHERE day = toDate('{day.isoformat()}')"
+    )
+    assert (groups, readings) == (len(series), len(on_day))
