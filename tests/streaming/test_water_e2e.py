@@ -114,16 +114,20 @@ def test_metrics_scraped_during_the_run_are_exact(water_run: WaterRun) -> None:
     assert live.families == {m.name: m.kind for m in catalogue("run")}
 
 
+FLINK_METRICS_USED = (
+    "flink_jobmanager_job_lastCheckpointDuration",
+    "flink_jobmanager_job_numRestarts",
+    "flink_taskmanager_job_task_operator_numRecordsIn",
+    "flink_taskmanager_job_task_operator_currentOutputWatermark",
+)
+"""Flink's metrics that meterflow uses (the pipeline-health dashboard among them), each checked in a real scrape."""
+
+
 def test_flinks_reporter_labels_every_metric_with_the_pipeline(water_run: WaterRun) -> None:
     flink = Samples.parse(water_run.flink)
     name = water_run.pipeline.name
     assert flink.samples and all(s.labels.get("pipeline") == name for s in flink.samples)
-    for wanted in (
-        "flink_jobmanager_job_lastCheckpointDuration",
-        "flink_jobmanager_job_numRestarts",
-        "flink_taskmanager_job_task_operator_numRecordsIn",
-        "flink_taskmanager_job_task_operator_currentOutputWatermark",
-    ):
+    for wanted in FLINK_METRICS_USED:
         assert flink.find(wanted), wanted
 
 
