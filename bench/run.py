@@ -97,18 +97,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile the streaming phase (JFR + py-spy)")
     parser.add_argument("--meters", type=int, help="override the scale's meter count (an experiment, not a full run)")
     parser.add_argument("--days", type=int, help="override the scale's days (an experiment, not a full run)")
+    parser.add_argument(
+        "--threshold-rules-only",
+        action="store_true",
+        help="drop the manifest's stateful rules (what they cost; an experiment, not a full run)",
+    )
     args = parser.parse_args(argv)
     scale = SMOKE if args.smoke else FULL
-    custom = {k: v for k, v in (("meters", args.meters), ("days", args.days)) if v is not None}
+    custom: dict[str, Any] = {k: v for k, v in (("meters", args.meters), ("days", args.days)) if v is not None}
+    if args.threshold_rules_only:
+        custom["rules"] = "threshold only"
     if custom:
-        scale = replace(scale, **custom)
+        scale = replace(scale, **{k: v for k, v in custom.items() if k != "rules"})
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     home = args.home or Path(tempfile.gettempdir()) / f"meterflow-bench-{stamp}"
     only = set(args.only.split(",")) if args.only else None
     result: dict[str, Any] = {
         "started": stamp,
         "mode": "smoke" if args.smoke else "custom" if custom else "full",
-        "parameters": asdict(scale) | {"home": str(home), "first_day": str(FIRST_DAY)},
+        "parameters": asdict(scale) | {"home": str(home), "first_day": str(FIRST_DAY)} | custom,
         "machine": machine(),
         "versions": versions(),
         "git": _git(),
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         stack.up()
-        _run(stack, scale, phases, only, args.profile)
+        _run(stack, scale, phases, only, args.profile, args.threshold_rules_only)
     finally:
         stack.down()
         result["versions"]["pyspark"] = phases.get("spark", Phase("spark")).figures.get("spark", "not run")
@@ -140,8 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(stack: BenchStack, scale: Scale, phases: dict[str, Phase], only: set[str] | None, profile: bool) -> None:
-    main_pipeline = stack.pipeline("water-meters")
+def _run(
+    stack: BenchStack,
+    scale: Scale,
+    phases: dict[str, Phase],
+    only: set[str] | None,
+    profile: bool,
+    threshold_rules_only: bool = False,
+) -> None:
+    overrides = {"rules": stack.threshold_rules()} if threshold_rules_only else None
+    main_pipeline = stack.pipeline("water-meters", overrides)
     topic = main_pipeline.names.topics.readings
     loaded: dict[str, int] = {"records": 0}
     kinds: dict[str, int] = {}

@@ -77,6 +77,12 @@ class BenchStack:
     def remove(self) -> None:
         shutil.rmtree(self.home, ignore_errors=True)
 
+    def threshold_rules(self) -> list[dict[str, Any]]:
+        """The water-meters manifest's threshold rules (``kind`` absent or ``threshold``), without
+        its stateful ones: what the stateful rules cost is the difference."""
+        rules = yaml.safe_load(WATER_MANIFEST.read_text())["spec"].get("rules", [])
+        return [r for r in rules if r.get("kind", "threshold") == "threshold"]
+
     def pipeline(self, name: str, overrides: dict[str, Any] | None = None) -> BenchPipeline:
         """The water-meters manifest under another name (its own topics, database, namespace)."""
         doc = yaml.safe_load(WATER_MANIFEST.read_text())

@@ -25,6 +25,7 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _CREATES = re.compile(
     r"^CREATE\s+(?:TABLE|VIEW|MATERIALIZED\s+VIEW|DICTIONARY)\s+IF\s+NOT\s+EXISTS\s+[\w{}]+\.(\w+)", re.IGNORECASE
 )
+_ALTERS = re.compile(r"^ALTER\s+TABLE\s+[\w{}]+\.(\w+)\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class Migration:
             if match:
                 found.append((match.group(1), statement))
         return found
+
+    def alters(self, database: str) -> list[tuple[str, str]]:
+        """(table name, statement) of every ``ALTER TABLE`` of the migration, in order: they are
+        written to be re-run (``ADD COLUMN IF NOT EXISTS``) on a table an older migration re-created."""
+        return [(m.group(1), s) for s in self.statements(database) if (m := _ALTERS.match(s))]
 
 
 def migrations() -> list[Migration]:
@@ -95,6 +101,7 @@ def apply_with(client: Any, database: str) -> list[str]:
         ).result_rows
     }
     done = []
+    recreated: set[str] = set()
     for migration in migrations():
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
@@ -105,8 +112,15 @@ def apply_with(client: Any, database: str) -> list[str]:
             missing = [(name, statement) for name, statement in migration.creates(database) if name not in existing]
             for _, statement in missing:
                 client.command(statement)
-            if missing:
-                done.append(f"{migration.file.removesuffix('.sql')} (recreated {', '.join(n for n, _ in missing)})")
+            recreated.update(name for name, _ in missing)
+            # a table re-created by an older migration lacks what later ones altered in it
+            altered = [(name, statement) for name, statement in migration.alters(database) if name in recreated]
+            for _, statement in altered:
+                client.command(statement)
+            repairs = [f"recreated {', '.join(n for n, _ in missing)}"] if missing else []
+            repairs += [f"altered {', '.join(dict.fromkeys(n for n, _ in altered))} again"] if altered else []
+            if repairs:
+                done.append(f"{migration.file.removesuffix('.sql')} ({'; '.join(repairs)})")
             continue
         for statement in migration.statements(database):
             client.command(statement)

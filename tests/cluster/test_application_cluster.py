@@ -11,6 +11,7 @@ day from the lake.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,9 +32,16 @@ from tests.cluster.harness import ApplicationCluster
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
 from tests.streaming.expected import ONE_PARTITION, Expected, compute
-from tests.streaming.harness import lake, rows, simulate
+from tests.streaming.harness import Process, lake, rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
+
+SIMULATION = ("--meters", "20", "--duration", "1d", "--seed", "5")
+"""20 meters x yesterday: about 3,900 records (every injection)."""
+RATE = "100"
+"""Records per second of the paced simulation: about 40 s of input, so the upgrade lands mid-stream."""
+STOP_AFTER = 500
+"""Stop the first cluster once the job has committed this many readings offsets (a checkpoint)."""
 
 
 def _committed(bootstrap: str, pipeline: MeterPipeline) -> tuple[int, int]:
@@ -82,26 +90,35 @@ def upgraded(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> di
     zone = ZoneInfo(pipeline.spec.time_zone)
     day = (datetime.now(zone) - timedelta(days=1)).date()
     start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
-    truth = simulate(
-        write_manifest(pipeline, out), out, "--meters", "20", "--duration", "1d", "--seed", "5",
-        "--start", start.isoformat(),
-    )  # fmt: skip
     figures: dict[str, Any] = {"day": day}
     streaming = render_flink_deployment(pipeline, settings)
 
-    # the first cluster: stopped with a savepoint mid-stream, as the Flink operator upgrades a job
+    # the first cluster: stopped with a savepoint mid-stream (the input is paced), as the Flink
+    # operator upgrades a job
     first = ApplicationCluster(out / "first", streaming, manifest)
     started = time.monotonic()
     first.start()
+    simulator: Process | None = None
     try:
         first.wait_running()
         figures["start_s"] = round(time.monotonic() - started, 1)
-        _until(lambda: _committed(broker.bootstrap, pipeline)[0] > 0, "a first checkpoint", first)
+        simulator = Process(
+            "simulate", "-f", str(write_manifest(pipeline, out)), "--inject", "--no-progress", "--rate", RATE,
+            "--truth", str(out / "truth.json"), "--record", str(out / "records.jsonl"), *SIMULATION,
+            "--start", start.isoformat(),
+        )  # fmt: skip
+        _until(lambda: _committed(broker.bootstrap, pipeline)[0] >= STOP_AFTER, "the first checkpoints", first)
         savepoint = first.stop_with_savepoint(out / "savepoints", drain=False)
-        figures["stopped_at"] = _committed(broker.bootstrap, pipeline)
+        figures["stopped_at"] = _committed(broker.bootstrap, pipeline)[0]
+        figures["simulator_running"] = simulator.running()
         assert first.wait_finished() == 0, first.log()[-3000:]
+        assert simulator.wait() == 0, simulator.output
     finally:
         first.close()
+        if simulator is not None:
+            simulator.stop()
+    truth = json.loads((out / "truth.json").read_text())
+    figures["end"] = _committed(broker.bootstrap, pipeline)[1]
 
     # the second: from the savepoint to the end, drained at last (every window fires)
     second = ApplicationCluster(out / "second", streaming, manifest, restore_from=savepoint)
@@ -129,8 +146,9 @@ def upgraded(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> di
 
 
 def test_the_job_runs_from_the_deployments_own_spec(upgraded: dict[str, Any]) -> None:
-    stopped_at, end = upgraded["figures"]["stopped_at"]
-    assert 0 < stopped_at < end, "the first cluster should stop mid-stream"
+    figures = upgraded["figures"]
+    assert figures["simulator_running"], "the first cluster should stop while readings still arrive"
+    assert STOP_AFTER <= figures["stopped_at"] < figures["end"]
     assert (
         "Restoring job" in upgraded["figures"]["restore_log"] or "from savepoint" in upgraded["figures"]["restore_log"]
     )
@@ -179,6 +197,6 @@ def test_the_batch_deployment_recomputes_the_day(upgraded: dict[str, Any]) -> No
     on_day = [r for r in table if r["event_time"].astimezone(zone).date() == day]
     series = {(r["meter_id"], r["measurement_type"], r["series"]) for r in on_day}
     [(groups, readings)] = rows(
-        pipeline, f"SELECT count(), sum(readings) FROM daily_stats FINAL WHERE day = toDate('{day.isoformat()}')"
+        pipeline, f"SELECT count(), sum(readings) FROM daily_stats WHERE day = toDate('{day.isoformat()}')"
     )
     assert (groups, readings) == (len(series), len(on_day))

@@ -194,7 +194,10 @@ def test_a_dropped_table_is_recreated_and_fed_again(
     assert {"alerts", "readings_agg_queue"}.isdisjoint(_tables(pipeline))
 
     repaired = apply_migrations(clickhouse_dsn(pipeline), database)  # what the next `run` does first
-    assert repaired == ["0001_speed_layer (recreated readings_agg_queue, alerts)"]
+    assert repaired == [
+        "0001_speed_layer (recreated readings_agg_queue, alerts)",
+        "0003_alert_lifecycle (altered alerts again)",  # the lifecycle's columns are back
+    ]
     assert apply_migrations(clickhouse_dsn(pipeline), database) == []  # nothing left to repair
     with session(clickhouse_dsn(pipeline), database=database) as client:
         client.command(
@@ -209,7 +212,9 @@ def test_a_dropped_table_is_recreated_and_fed_again(
         )
         alerts = client.query("SELECT meter_id, rule, suburb FROM alerts FINAL").result_rows
         windows = client.query("SELECT meter_id, readings, suburb FROM readings_agg FINAL").result_rows
+        lifecycle = client.query("SELECT alert_id, kind, state, breaches FROM alerts FINAL").result_rows
     assert [tuple(r) for r in alerts] == [("m1", "HIGH_FLOW", "unknown")]  # through the materialized view
+    assert [tuple(r) for r in lifecycle] == [("", "threshold", "RESOLVED", 1)]  # 0003's columns, their defaults
     assert [tuple(r) for r in windows] == [("m1", 1, "unknown")]
 
 
