@@ -87,7 +87,7 @@ def test_ten_kills_mid_reconcile_converge_without_orphans_or_duplicates(
         + list(cluster.flink_deployments().values())
         + list(cluster.config_maps(name).values())
     )
-    assert len(cluster.topics()) == len(plan) == 6  # no orphan, no twin
+    assert len(cluster.topics()) == len(plan) == 7  # no orphan, no twin
     assert list(cluster.flink_deployments()) == [f"{name}-streaming"]
     assert list(cluster.config_maps(name)) == [f"{name}-pipeline"]
     assert all(_uids(child) == [uid] for child in everything)
@@ -101,14 +101,16 @@ def test_killed_during_deletion_it_still_deletes_everything(
 ) -> None:
     name = "household-power"
     sinks = sinks_in(tmp_path)
-    cluster.apply(example(name, cluster.namespace, sinks, retention="Delete"))
+    document = example(name, cluster.namespace, sinks, retention="Delete")
+    topics = len(topic_plan(parse_manifest(document)))
+    cluster.apply(document)
     operator = start_operator()
     until(
-        lambda: len(cluster.topics(name)) == 6 and cluster.flink_deployments(name),
+        lambda: len(cluster.topics(name)) == topics and cluster.flink_deployments(name),
         what=f"children of {name}", alive=lambda: operator.alive,
     )  # fmt: skip
     cluster.wait_condition(name, "SchemaReady", "True")
-    children = 6 + 1 + 1  # topics, the FlinkDeployment, the ConfigMap
+    children = topics + 1 + 1  # topics, the FlinkDeployment, the ConfigMap
 
     def left() -> int:
         return len(cluster.topics(name)) + len(cluster.flink_deployments(name)) + len(cluster.config_maps(name))
