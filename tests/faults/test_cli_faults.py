@@ -201,9 +201,12 @@ def test_a_dropped_table_is_recreated_and_fed_again(
     assert apply_migrations(clickhouse_dsn(pipeline), database) == []  # nothing left to repair
     with session(clickhouse_dsn(pipeline), database=database) as client:
         client.command(
-            "INSERT INTO alerts_queue (rule, severity, meter_id, measurement_type, series, unit, value, condition, "
-            "threshold, event_time, version) VALUES ('HIGH_FLOW', 'WARNING', 'm1', 'Pulse1', 'P1', 'L', 600, '>', "
-            "500, '2024-05-01 00:15:00', 7)"
+            "INSERT INTO alert_transitions_queue (alert_id, transition, at, meter_id, rule, kind, series, "
+            "measurement_type, unit, severity, state, event_time, last_seen, resolved_at, breaches, value, "
+            "transition_value, last_value, peak_value, condition, threshold, escalated, acknowledged_by, "
+            "acknowledged_at, by, detail, version) VALUES ('a1', 'OPENED', '2024-05-01 00:15:00', 'm1', "
+            "'HIGH_FLOW', 'threshold', 'P1', 'Pulse1', 'L', 'WARNING', 'OPEN', '2024-05-01 00:15:00', "
+            "'2024-05-01 00:15:00', NULL, 1, 600, 600, 600, 600, '>', 500, 0, '', NULL, '', '', 7)"
         )
         client.command(
             "INSERT INTO readings_agg_queue (meter_id, measurement_type, series, unit, window_start, window_end, "
@@ -214,7 +217,7 @@ def test_a_dropped_table_is_recreated_and_fed_again(
         windows = client.query("SELECT meter_id, readings, suburb FROM readings_agg FINAL").result_rows
         lifecycle = client.query("SELECT alert_id, kind, state, breaches FROM alerts FINAL").result_rows
     assert [tuple(r) for r in alerts] == [("m1", "HIGH_FLOW", "unknown")]  # through the materialized view
-    assert [tuple(r) for r in lifecycle] == [("", "threshold", "RESOLVED", 1)]  # 0003's columns, their defaults
+    assert [tuple(r) for r in lifecycle] == [("a1", "threshold", "OPEN", 1)]  # 0003's columns are back
     assert [tuple(r) for r in windows] == [("m1", 1, "unknown")]
 
 
