@@ -58,9 +58,7 @@ class Scan:
     snapshot_id: int | None = None
 
 
-def plan(
-    pipeline: MeterPipeline, lake: IcebergLocation, namespace: str, scan: Scan, output: Path
-) -> dict[str, Any]:
+def plan(pipeline: MeterPipeline, lake: IcebergLocation, namespace: str, scan: Scan, output: Path) -> dict[str, Any]:
     """The JVM job's plan (``io.meterflow.batch.DailyPlan``) for ``scan``: everything it needs, as data."""
     zone = pipeline.spec.time_zone
     starts = [day_bounds(d, zone)[0] for d in scan.days] + [day_bounds(scan.days[-1], zone)[1]]
@@ -77,12 +75,22 @@ def plan(
         "scan_days": [d.isoformat() for d in scan.days],
         "day_starts_ms": starts,
         "measurements": [
-            {"name": m.name, "series": m.series, "unit": m.unit, "kind": str(m.kind), "battery": battery.is_battery(m.name)}
+            {
+                "name": m.name,
+                "series": m.series,
+                "unit": m.unit,
+                "kind": str(m.kind),
+                "battery": battery.is_battery(m.name),
+            }
             for m in pipeline.spec.measurements
         ],
         "reset_ratio": REGISTER_RESET_RATIO,
         "battery_scale": [
-            battery.SCALE_SPLIT, battery.SCALE_LOW, battery.SCALE_SPAN, battery.VOLTS_LOW, battery.VOLTS_SPAN
+            battery.SCALE_SPLIT,
+            battery.SCALE_LOW,
+            battery.SCALE_SPAN,
+            battery.VOLTS_LOW,
+            battery.VOLTS_SPAN,
         ],
         "output": str(output),
     }

@@ -27,11 +27,11 @@ from typing import Any
 
 import pandas as pd
 
+from flink_jobs.batch import daily as dailylib
 from flink_jobs.batch import days as dayslib
 from flink_jobs.batch import meters as meterslib
 from flink_jobs.batch import problems, steps, store
 from flink_jobs.batch.days import AsOf, BatchError, DayRange
-from flink_jobs.batch import daily as dailylib
 from flink_jobs.runtime import kafka_bootstrap
 from meterflow.errors import MeterflowError
 from meterflow.spec.durations import to_millis
