@@ -35,7 +35,7 @@ from flink_jobs.batch import battery
 from flink_jobs.batch.days import day_bounds
 from flink_jobs.batch.sql import DAILY_COLUMNS
 from meterflow.consumption import REGISTER_RESET_RATIO
-from meterflow.spec.model import MeterPipeline
+from meterflow.spec.model import MeasurementKind, MeterPipeline
 from meterflow.stack.endpoints import IcebergLocation
 from meterflow_iceberg.catalog import flink_catalog_options
 from meterflow_iceberg.tables import READINGS
@@ -79,7 +79,7 @@ def plan(pipeline: MeterPipeline, lake: IcebergLocation, namespace: str, scan: S
                 "name": m.name,
                 "series": m.series,
                 "unit": m.unit,
-                "kind": str(m.kind),
+                "kind": MeasurementKind(m.kind).value,
                 "battery": battery.is_battery(m.name),
             }
             for m in pipeline.spec.measurements
