@@ -16,7 +16,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 METERFLOW := $(VENV)/bin/meterflow
 PYFLINK_LIB = $(shell $(PY) -c 'import pyflink, os; print(os.path.join(os.path.dirname(pyflink.__file__), "lib"))')
-JVM_SRC := $(shell find flink_jobs/jvm/src -name '*.java')
+JVM_SRC := $(shell find flink_jobs/jvm/src flink_jobs/batch/jvm/src -name '*.java')
 JVM_JAR := flink_jobs/jvm/build/meterflow-flink.jar
 K8S_VERSION := v1.36.3
 K8S_BINS := $(CACHE)/k8s-bins/$(K8S_VERSION)
@@ -63,14 +63,14 @@ $(CACHE)/jars/flink/.pom: jars/flink/pom.xml
 	@echo "==> fetching the Flink connector jars"
 	scripts/fetch-jars.sh $< $(@D) -DexcludeTransitive=true
 
-jvm: $(JVM_JAR) ## Compile the streaming job's JVM operators (flink_jobs/jvm)
+jvm: $(JVM_JAR) ## Compile the jobs' JVM side: the streaming operators (flink_jobs/jvm) and the batch's (flink_jobs/batch/jvm)
 $(JVM_JAR): $(JVM_SRC) $(VENV)/.synced $(CACHE)/jars/flink/.pom
 	@echo "==> compiling $(JVM_JAR)"
 	rm -rf flink_jobs/jvm/build && mkdir -p flink_jobs/jvm/build/classes
 	javac -nowarn -source 17 -target 17 -cp '$(JVM_CP)' -d flink_jobs/jvm/build/classes $(JVM_SRC)
 	jar cf $@ -C flink_jobs/jvm/build/classes .
 
-JVM_TEST_SRC := $(shell find flink_jobs/jvm/test -name '*.java')
+JVM_TEST_SRC := $(shell find flink_jobs/jvm/test flink_jobs/batch/jvm/test -name '*.java')
 JVM_CP = $(PYFLINK_LIB)/*:$(CACHE)/jars/flink/*
 
 test-jvm: $(JVM_JAR) $(CACHE)/jars/junit/.pom ## The JVM operators' unit tests (JUnit)

@@ -47,7 +47,13 @@ def batch_phase(phase: Phase, stack: BenchStack, pipeline: BenchPipeline, first:
         readings = int(match.group(1).replace(",", ""))
         phase.figures["readings"] = readings
         phase.figures["readings_per_s"] = round(readings / seconds)
-    if match := re.search(r"in ([\d.]+)s \(Flink ([\d.]+)s\)", summary):
+    timings = r"in ([\d.]+)s \(JVM start ([\d.]+)s, Flink job ([\d.]+)s, ClickHouse writes ([\d.]+)s\)"
+    if match := re.search(timings, summary):
+        phase.figures["batch_seconds"] = float(match.group(1))
+        phase.figures["jvm_seconds"] = float(match.group(2))
+        phase.figures["flink_seconds"] = float(match.group(3))
+        phase.figures["write_seconds"] = float(match.group(4))
+    elif match := re.search(r"in ([\d.]+)s \(Flink ([\d.]+)s\)", summary):  # the Flink SQL batch's line
         phase.figures["batch_seconds"] = float(match.group(1))
         phase.figures["flink_seconds"] = float(match.group(2))
     phase.notes.append("wall_s includes the CLI's start (imports, JVM); batch_seconds is the job's own figure")

@@ -57,8 +57,9 @@ def in_cluster() -> bool:
     return "PYFLINK_GATEWAY_PORT" in os.environ
 
 
-def prepare_local_jvm(job_name: str) -> LocalCluster:
-    """Set the environment PyFlink's launcher reads before it starts the local JVM."""
+def prepare_local_jvm(job_name: str, jvm_options: str = "") -> LocalCluster:
+    """Set the environment PyFlink's launcher reads before it starts the local JVM (``jvm_options``
+    are added to the heap and collector settings; a JVM already running keeps its own)."""
     if not JOB_JAR.exists():
         raise SetupError(f"the job jar {JOB_JAR} is missing; run `make jvm` (or `make setup`)")
     jars = jar_dir("flink")
@@ -70,7 +71,7 @@ def prepare_local_jvm(job_name: str) -> LocalCluster:
     os.environ["HADOOP_CLASSPATH"] = f"{jars}/*{os.pathsep}{JOB_JAR}"
     os.environ["FLINK_LOG_DIR"] = str(logs)
     os.environ["LOG4J_PROPERTIES"] = str(log4j)
-    os.environ["JVM_ARGS"] = f"-Xmx{LOCAL_JVM_HEAP} -XX:+UseG1GC"
+    os.environ["JVM_ARGS"] = f"-Xmx{LOCAL_JVM_HEAP} -XX:+UseG1GC {jvm_options}".strip()
     port = _free_port()
     return LocalCluster(web_ui=f"http://127.0.0.1:{port}", log_file=log_file)
 

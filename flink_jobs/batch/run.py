@@ -7,9 +7,9 @@ entry) and the demo call. In order:
 2. the snapshot is pinned — the current one, or ``--as-of`` an id or a time (time travel) — and
    the days chosen: ``--from``/``--to``, or the due days of the lookback (:mod:`.days`);
 3. meter metadata is refreshed from the ``<name>.meters`` topic (:mod:`.meters`);
-4. **Flink SQL in batch mode** reads the lake for the days plus a one-day margin and returns one
-   row per meter x measurement x series x local day (:mod:`.sql`) — the raw readings stay in
-   the JVM;
+4. **a Flink job in batch mode** reads the lake for the days plus a one-day margin and returns one
+   row per meter x measurement x series x local day (:mod:`.daily`: JVM operators, the raw
+   readings stay in the JVM);
 5. Python finishes the small daily rows: register steps anchored on daily_stats, meter silences
    (:mod:`.steps`), enrichment, problem rules (:mod:`.problems`);
 6. one ClickHouse session replaces the days and months (:mod:`.store`) and records the run;
@@ -27,11 +27,11 @@ from typing import Any
 
 import pandas as pd
 
+from flink_jobs.batch import daily as dailylib
 from flink_jobs.batch import days as dayslib
 from flink_jobs.batch import meters as meterslib
 from flink_jobs.batch import problems, steps, store
 from flink_jobs.batch.days import AsOf, BatchError, DayRange
-from flink_jobs.batch.sql import DAILY_COLUMNS, Scan, daily_query, job_config
 from flink_jobs.runtime import kafka_bootstrap
 from meterflow.errors import MeterflowError
 from meterflow.spec.durations import to_millis
@@ -72,7 +72,12 @@ class BatchSummary:
     daily_rows: int = 0
     monthly_rows: int = 0
     problem_rows: int = 0
+    jvm_seconds: float = 0.0
+    """Starting the Flink JVM and its environment (0 when it was already running)."""
     flink_seconds: float = 0.0
+    """The Flink job: reading the lake, the daily rows, handing them to Python."""
+    write_seconds: float = 0.0
+    """Writing the days, months and problems into ClickHouse."""
     seconds: float = 0.0
     expired_snapshots: int = 0
     meters_updated: int | None = None
@@ -94,7 +99,8 @@ class BatchSummary:
             f"batch {self.run_id}: recomputed {len(self.days)} day{'s' if len(self.days) != 1 else ''} ({span}) "
             f"from snapshot {self.snapshot_id}: {self.readings:,} readings → {self.daily_rows:,} daily, "
             f"{self.monthly_rows:,} monthly, {self.problem_rows:,} problem rows in {self.seconds:.1f}s "
-            f"(Flink {self.flink_seconds:.1f}s); {self.expired_snapshots} snapshot"
+            f"(JVM start {self.jvm_seconds:.1f}s, Flink job {self.flink_seconds:.1f}s, ClickHouse writes "
+            f"{self.write_seconds:.1f}s); {self.expired_snapshots} snapshot"
             f"{'s' if self.expired_snapshots != 1 else ''} expired"
         )
 
@@ -217,14 +223,10 @@ def _compute(
     db = names.clickhouse_database
     days = chosen.days()
     scan_first = chosen.first - timedelta(days=MARGIN_DAYS)
-    scan = Scan(
-        start_ms=dayslib.day_bounds(scan_first, zone)[0],
-        end_ms=dayslib.day_bounds(chosen.last, zone)[1],
-        snapshot_id=snapshot.snapshot_id if snapshot else None,
+    scan = dailylib.Scan(
+        days=tuple(DayRange(scan_first, chosen.last).days()), snapshot_id=snapshot.snapshot_id if snapshot else None
     )
-    t0 = time.monotonic()
-    raw = _flink_daily(pipeline, names, scan, say) if snapshot else _empty_daily()
-    summary.flink_seconds = time.monotonic() - t0
+    raw = _flink_daily(pipeline, names, scan, summary, say) if snapshot else dailylib.empty_daily()
 
     # anchors only from an unbroken run of recomputed days ending at the margin (none: an empty span)
     streak = dayslib.streak_start(recomputed, scan_first) or scan_first
@@ -250,6 +252,7 @@ def _compute(
     summary.problem_rows = len(found)
     computed_at = datetime.now(UTC)
     snapshot_time = store.from_ms(snapshot.timestamp_ms) if snapshot else store.from_ms(0)
+    t0 = time.monotonic()
     with session(clickhouse_dsn(pipeline)) as client:
         store.replace_days(
             client, db, "daily_stats", column="day", columns=store.DAILY_COLUMNS, rows=store.daily_rows(daily),
@@ -264,30 +267,28 @@ def _compute(
             client, db, "problem_meters", column="day", columns=store.PROBLEM_COLUMNS, rows=store.problem_rows(found),
             days=days, run_id=summary.run_id,
         )  # fmt: skip
+    summary.write_seconds = time.monotonic() - t0
 
 
-def _flink_daily(pipeline: MeterPipeline, names: PipelineNames, scan: Scan, say: Echo) -> pd.DataFrame:
-    """Run the batch query on Flink (mini-cluster locally, the cluster's JVM on Kubernetes)."""
-    from flink_jobs.runtime import in_cluster, prepare_local_jvm, table_environment, web_ui_port
-    from meterflow_iceberg.catalog import flink_catalog_ddl
+def _flink_daily(
+    pipeline: MeterPipeline, names: PipelineNames, scan: dailylib.Scan, summary: BatchSummary, say: Echo
+) -> pd.DataFrame:
+    """Run the daily job on Flink (mini-cluster locally, the cluster's JVM on Kubernetes)."""
+    from flink_jobs.runtime import in_cluster, prepare_local_jvm, web_ui_port
 
-    lake = iceberg_location(pipeline)
+    t0 = time.monotonic()
     if in_cluster():
-        t_env = table_environment(streaming=False, config=job_config(pipeline))
+        env = dailylib.environment(dailylib.job_config(pipeline))
     else:
-        cluster = prepare_local_jvm(f"{pipeline.name}-batch")
+        cluster = prepare_local_jvm(f"{pipeline.name}-batch", jvm_options=dailylib.LOCAL_JVM_OPTIONS)
         say(f"  Flink batch job on the local mini-cluster (log: {cluster.log_file})")
-        t_env = table_environment(streaming=False, config=job_config(pipeline, web_ui_port(cluster)))
-    t_env.execute_sql(flink_catalog_ddl(lake))
-    frame = t_env.sql_query(daily_query(pipeline, lake, names.iceberg_namespace, scan)).to_pandas()
-    if frame.empty:
-        return _empty_daily()
-    frame.columns = list(DAILY_COLUMNS)
+        env = dailylib.environment(dailylib.job_config(pipeline, web_ui_port(cluster)))
+    t1 = time.monotonic()
+    plan = dailylib.plan(pipeline, iceberg_location(pipeline), names.iceberg_namespace, scan, dailylib.output_file())
+    frame = dailylib.run(env, plan)
+    summary.jvm_seconds = t1 - t0
+    summary.flink_seconds = time.monotonic() - t1
     return frame
-
-
-def _empty_daily() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in DAILY_COLUMNS})
 
 
 def _record_failure(dsn: str, db: str, summary: BatchSummary, started_at: datetime, message: str) -> None:

@@ -162,7 +162,14 @@ class EmbeddedBroker:
 
     def _format(self, cluster_id: str) -> None:
         result = subprocess.run(
-            [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties)],
+            [
+                *self._java(),
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_id}",
+                "-c",
+                str(self.properties),
+            ],
             capture_output=True,
             text=True,
             check=False,
