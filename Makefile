@@ -70,7 +70,7 @@ $(JVM_JAR): $(JVM_SRC) $(VENV)/.synced $(CACHE)/jars/flink/.pom
 	javac -nowarn -source 17 -target 17 -cp '$(JVM_CP)' -d flink_jobs/jvm/build/classes $(JVM_SRC)
 	jar cf $@ -C flink_jobs/jvm/build/classes .
 
-JVM_TEST_SRC := $(shell find flink_jobs/jvm/test flink_jobs/batch/jvm/test -name '*.java')
+JVM_TEST_SRC := $(shell find $(wildcard flink_jobs/jvm/test flink_jobs/batch/jvm/test) -name '*.java')
 JVM_CP = $(PYFLINK_LIB)/*:$(CACHE)/jars/flink/*
 
 test-jvm: $(JVM_JAR) $(CACHE)/jars/junit/.pom ## The JVM operators' unit tests (JUnit)
