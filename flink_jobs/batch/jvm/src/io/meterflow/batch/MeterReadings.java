@@ -155,7 +155,9 @@ final class MeterReadings {
                 g.firstMs = ms;
                 g.firstValue = v;
                 g.hasConsumption = kind[s] != DailyPlan.Kind.GAUGE;
-                g.unit = plan.measurements.get(s).unit;
+                // the day's first reading's unit: the spec's only if a reading of the day has it
+                String own = units == null ? null : units.get(i);
+                g.unit = own != null ? own : plan.measurements.get(s).unit;
             }
             if (hasPreviousMs) {
                 long gap = ms - previousMs;
