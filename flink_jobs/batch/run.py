@@ -13,7 +13,8 @@ entry) and the demo call. In order:
 5. Python finishes the small daily rows: register steps anchored on daily_stats, meter silences
    (:mod:`.steps`), enrichment, problem rules (:mod:`.problems`);
 6. one ClickHouse session replaces the days and months (:mod:`.store`) and records the run;
-7. snapshots older than ``spec.sinks.iceberg.snapshotRetention`` are expired.
+7. snapshots older than ``spec.sinks.iceberg.snapshotRetention`` are expired;
+8. the run leaves its Prometheus metrics (:mod:`.metrics`): a Pushgateway or a textfile.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pandas as pd
 from flink_jobs.batch import daily as dailylib
 from flink_jobs.batch import days as dayslib
 from flink_jobs.batch import meters as meterslib
+from flink_jobs.batch import metrics as batch_metrics
 from flink_jobs.batch import problems, steps, store
 from flink_jobs.batch.days import AsOf, BatchError, DayRange
 from flink_jobs.runtime import kafka_bootstrap
@@ -169,6 +171,7 @@ def run_batch(
             )
             summary.status, summary.seconds = "failed", time.monotonic() - started
             _record_failure(dsn, db, summary, started_at, str(failure))
+            batch_metrics.export(summary, datetime.now(UTC))
             raise failure from exc
 
     if expire:
@@ -177,6 +180,7 @@ def run_batch(
     summary.seconds = time.monotonic() - started
     with session(dsn) as client:
         store.record_run(client, db, _record(summary, started_at))
+    batch_metrics.export(summary, datetime.now(UTC))
     return summary
 
 
