@@ -29,7 +29,7 @@ from meterflow.spec.topics import topic_plan
 from meterflow.stack.broker import BrokerInfo
 from meterflow.stack.topics import ensure_topics
 from simulator.engine import Settings, Simulation
-from simulator.record import Record
+from simulator.record import Record, recorded_value
 from tests.conftest import every_kind_rules, unique_pipeline, write_manifest
 from tests.streaming.expected import ONE_PARTITION, Expected, compute, instant
 from tests.streaming.harness import Process, flatten, group_gone, meterflow, poll, rows, topic_records
@@ -88,7 +88,7 @@ def restart(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> Res
     records: list[Record] = list(simulation.records())
     truth = simulation.truth.to_dict()
     (out / "records.jsonl").write_text(
-        "".join(json.dumps({"key": r.key.decode(), "value": r.value.decode(), "kind": r.kind}) + "\n" for r in records)
+        "".join(json.dumps({"key": r.key.decode(), **recorded_value(r.value), "kind": r.kind}) + "\n" for r in records)
     )
     [leak] = [e for e in truth["episodes"] if e["kind"] == "leak"]
     opened = instant(leak["start"]) + 24 * H
