@@ -153,6 +153,9 @@ def flink_reporter_config(pipeline: str, port: int | str) -> dict[str, str]:
         "metrics.reporter.prom.factory.class": FLINK_REPORTER_FACTORY,
         "metrics.reporter.prom.port": str(port),
         "metrics.reporter.prom.scope.variables.additional": f"pipeline:{pipeline}",
+        # keep label values as they are: the filter would turn water-meters into water_meters,
+        # and the pipeline label would no longer match our own metrics'
+        "metrics.reporter.prom.filterLabelValueCharacters": "false",
     }
 
 

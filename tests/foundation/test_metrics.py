@@ -50,6 +50,7 @@ def test_flink_reporter_settings_reach_the_local_job() -> None:
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": "9999",
         "metrics.reporter.prom.scope.variables.additional": f"pipeline:{pipeline.name}",
+        "metrics.reporter.prom.filterLabelValueCharacters": "false",
     }
     assert not any(k.startswith("metrics.") for k in job_config(pipeline))
     assert flink_reporter_config("p", "9249-9250")["metrics.reporter.prom.port"] == "9249-9250"

@@ -182,6 +182,7 @@ def test_render_flink_deployment() -> None:
                 "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
                 "metrics.reporter.prom.port": "9249",
                 "metrics.reporter.prom.scope.variables.additional": "pipeline:water-meters",
+                "metrics.reporter.prom.filterLabelValueCharacters": "false",
             },
             "podTemplate": {
                 "apiVersion": "v1",
@@ -264,6 +265,7 @@ def test_render_flink_deployment_follows_the_flink_spec() -> None:
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": "9249",
         "metrics.reporter.prom.scope.variables.additional": "pipeline:water-meters",
+        "metrics.reporter.prom.filterLabelValueCharacters": "false",
         "high-availability.type": "kubernetes",
         "high-availability.storageDir": "s3://state/prod/water-meters/ha",
     }
