@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from bench.common import Phase, monitored, start_watched, wait_or_kill
-from bench.profile import Profiler
+from bench.profiling import Profiler
 from bench.stack import METERFLOW, BenchPipeline, BenchStack
 
 
@@ -70,7 +70,7 @@ def streaming_phase(
     phase: Phase, stack: BenchStack, pipeline: BenchPipeline, timeout_s: float, profile: bool = False
 ) -> None:
     """Run the job to idle; end-to-end and sustained readings/s, CPU and peak RSS per process
-    (with ``profile``: JFR and py-spy summaries, see :mod:`bench.profile`)."""
+    (with ``profile``: JFR and py-spy summaries, see :mod:`bench.profiling`)."""
     timeline = OffsetTimeline(stack.bootstrap, pipeline)
     total = timeline.end
     log = stack.home / "logs" / "bench-streaming.out"
