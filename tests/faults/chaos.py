@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         report.detail["error"] = str(exc) or type(exc).__name__
         report.stalls += 1
         campaign.abort()
+    finally:
+        campaign.broker.down()  # the state stays in HOME for a look (meterflow sql needs no broker)
     (OUT / "report.json").write_text(json.dumps(asdict(report), indent=1, default=str) + "\n")
     table = _table(report)
     (OUT / "report.txt").write_text(table)
