@@ -269,13 +269,16 @@ BENCH_SPARK_STAMP := $(BENCH_VENV)/.pyspark-$(SPARK_VERSION)
 BENCH_EQUAL_VENV := $(CACHE)/bench-venv-spark-$(SPARK_EQUAL_VERSION)
 BENCH_EQUAL_STAMP := $(BENCH_EQUAL_VENV)/.chdb-$(BENCH_CHDB_VERSION)-$(BENCH_CHDB_CORE_VERSION)-pandas-$(BENCH_PANDAS_VERSION)-pyarrow-$(BENCH_PYARROW_VERSION)
 
-bench-deps: $(BENCH_SPARK_STAMP) $(BENCH_EQUAL_STAMP) $(CACHE)/jars/spark/.pom $(CACHE)/jars/spark-equal/.pom ## pyspark venvs (+ pandas, pyarrow, chdb) and the Kafka + Iceberg jars for the Spark peers
+bench-deps: $(BENCH_SPARK_STAMP) $(BENCH_EQUAL_STAMP) $(BENCH_VENV)/bin/py-spy $(CACHE)/jars/spark/.pom $(CACHE)/jars/spark-equal/.pom ## pyspark venvs (+ pandas, pyarrow, chdb) and the Kafka + Iceberg jars for the Spark peers
 
 $(BENCH_SPARK_STAMP):
 	@echo "==> installing pyspark $(SPARK_VERSION) into $(BENCH_VENV)"
 	$(PYTHON_FOR_UV) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check pyspark==$(SPARK_VERSION)
 	@touch $@
+
+$(BENCH_VENV)/bin/py-spy: $(BENCH_SPARK_STAMP) ## py-spy for `bench.run --profile` (the Python side's samples)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check py-spy==0.4.3
 
 $(BENCH_EQUAL_STAMP):
 	@echo "==> installing pyspark $(SPARK_EQUAL_VERSION), pandas, pyarrow and chdb into $(BENCH_EQUAL_VENV)"
