@@ -12,7 +12,6 @@ day from the lake.
 from __future__ import annotations
 
 import json
-import math
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +30,7 @@ from meterflow_operator.settings import Settings
 from tests.cluster.harness import ApplicationCluster
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
-from tests.streaming.expected import ONE_PARTITION, Expected, compute
+from tests.streaming.expected import ONE_PARTITION, compute
 from tests.streaming.harness import Process, lake, rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -165,24 +164,7 @@ def test_the_lake_holds_every_unique_reading_once(upgraded: dict[str, Any]) -> N
 def test_every_window_matches_an_uninterrupted_run(upgraded: dict[str, Any]) -> None:
     """Count, sum, min, max and consumption (register steps across the savepoint included)."""
     pipeline: MeterPipeline = upgraded["pipeline"]
-    expected: Expected = upgraded["expected"]
-    actual = {
-        (m, t, s, ws): (n, total, lo, hi, cons)
-        for m, t, s, ws, n, total, lo, hi, cons in rows(
-            pipeline,
-            "SELECT meter_id, measurement_type, series, window_start, readings, sum, min, max, consumption "
-            "FROM readings_agg FINAL",
-        )
-    }
-    assert set(actual) == set(expected.windows)
-    for key, window in expected.windows.items():
-        n, total, lo, hi, cons = actual[key]
-        assert (n, lo, hi) == (window.readings, window.lowest, window.highest), key
-        assert math.isclose(total, window.total, rel_tol=1e-9, abs_tol=1e-9), key
-        if window.consumption is None:
-            assert cons is None, key
-        else:
-            assert math.isclose(cons, window.consumption, rel_tol=1e-9, abs_tol=1e-9), key
+    checks.every_window_matches(pipeline, upgraded["expected"], pipeline.spec.windows.size_ms / 1000)
 
 
 def test_exactly_the_injected_alerts(upgraded: dict[str, Any]) -> None:

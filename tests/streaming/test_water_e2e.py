@@ -194,24 +194,7 @@ def test_late_readings_are_counted_and_kept(water: tuple[MeterPipeline, Expected
 
 def test_every_window_matches(water: tuple[MeterPipeline, Expected, dict[str, Any]]) -> None:
     pipeline, expected, _ = water
-    actual = {
-        (m, t, s, ws): (n, total, lo, hi, cons)
-        for m, t, s, ws, n, total, lo, hi, cons in rows(
-            pipeline,
-            "SELECT meter_id, measurement_type, series, window_start, readings, sum, min, max, consumption "
-            "FROM readings_agg FINAL",
-        )
-    }
-    assert set(actual) == set(expected.windows)
-    for key, window in expected.windows.items():
-        n, total, lo, hi, cons = actual[key]
-        assert n == window.readings, key
-        assert math.isclose(total, window.total, rel_tol=1e-9, abs_tol=1e-9), key
-        assert (lo, hi) == (window.lowest, window.highest), key
-        if window.consumption is None:
-            assert cons is None, key
-        else:
-            assert math.isclose(cons, window.consumption, rel_tol=1e-9, abs_tol=1e-9), key
+    checks.every_window_matches(pipeline, expected, pipeline.spec.windows.size_ms / 1000)
 
 
 def test_register_resets_do_not_leak(water: tuple[MeterPipeline, Expected, dict[str, Any]]) -> None:
