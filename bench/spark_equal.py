@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import Phase, monitored, start_watched, wait_or_kill
-from bench.spark_peer import connector_jars
+from bench.common import Phase
+from bench.spark_peer import connector_jars, run_spark_job
 from bench.stack import BenchPipeline, BenchStack
 from meterflow.consumption import REGISTER_RESET_RATIO
 from meterflow.paths import cache_home
@@ -197,20 +196,7 @@ def spark_equal_phase(
         "--max-seconds",
         str(budget_s),
     ]
-    with monitored(phase) as monitor, log.open("w") as handle:
-        monitor.watch(stack.broker_pid, tree=False, label="java kafka.Kafka (broker)", existing=True)
-        started = time.monotonic()
-        process = start_watched(monitor, command, env, handle)
-        code = wait_or_kill(process, timeout_s, "the equal-work Spark peer", log)
-        wall = time.monotonic() - started
-    output = log.read_text()
-    line = next((x for x in output.splitlines() if x.startswith("BENCH-RESULT ")), None)
-    if code != 0 or line is None:
-        errors = [x for x in output.splitlines() if "Error" in x or "Exception" in x][:2]
-        raise RuntimeError(
-            f"the equal-work Spark peer exited {code}: {' | '.join(errors) or output[-300:]} (log {log})"
-        )
-    result = json.loads(line.removeprefix("BENCH-RESULT "))
+    result, wall = run_spark_job(phase, stack, command, env, log, timeout_s, "the equal-work Spark peer")
     processed = min(result["input_rows_per_query"].values()) if result["stopped_at_budget"] else readings
     phase.figures |= result | {
         "readings": processed,

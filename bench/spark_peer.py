@@ -9,6 +9,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.common import Phase, monitored, start_watched, wait_or_kill
 from bench.stack import BenchStack
@@ -39,6 +40,26 @@ def connector_jars(python: Path, folder: Path | None = None) -> list[Path]:
     return [j for j in jars if _artifact(j) not in shipped]
 
 
+def run_spark_job(
+    phase: Phase, stack: BenchStack, command: list[str], env: dict[str, str], log: Path, timeout_s: float, what: str
+) -> tuple[dict[str, Any], float]:
+    """Run a Spark peer's script with the broker watched too; its ``BENCH-RESULT`` JSON and the wall
+    seconds (a RuntimeError naming ``what`` and the log when it fails)."""
+    with monitored(phase) as monitor, log.open("w") as handle:
+        monitor.watch(stack.broker_pid, tree=False, label="java kafka.Kafka (broker)", existing=True)
+        started = time.monotonic()
+        process = start_watched(monitor, command, env, handle)
+        code = wait_or_kill(process, timeout_s, what, log)
+        wall = time.monotonic() - started
+    output = log.read_text()
+    line = next((x for x in output.splitlines() if x.startswith("BENCH-RESULT ")), None)
+    if code != 0 or line is None:
+        errors = [x for x in output.splitlines() if "Error" in x or "Exception" in x][:2]
+        raise RuntimeError(f"{what} exited {code}: {' | '.join(errors) or output[-300:]} (log {log})")
+    result: dict[str, Any] = json.loads(line.removeprefix("BENCH-RESULT "))
+    return result, wall
+
+
 def spark_phase(phase: Phase, stack: BenchStack, topic: str, readings: int, max_offsets: int, timeout_s: float) -> None:
     """Run the Spark peer once; readings/s over the streaming part (session start reported apart)."""
     venv = cache_home() / "bench-venv"
@@ -64,18 +85,7 @@ def spark_phase(phase: Phase, stack: BenchStack, topic: str, readings: int, max_
         "--max-offsets",
         str(max_offsets),
     ]
-    with monitored(phase) as monitor, log.open("w") as handle:
-        monitor.watch(stack.broker_pid, tree=False, label="java kafka.Kafka (broker)", existing=True)
-        started = time.monotonic()
-        process = start_watched(monitor, command, env, handle)
-        code = wait_or_kill(process, timeout_s, "the Spark peer", log)
-        wall = time.monotonic() - started
-    output = log.read_text()
-    line = next((x for x in output.splitlines() if x.startswith("BENCH-RESULT ")), None)
-    if code != 0 or line is None:
-        errors = [x for x in output.splitlines() if "Error" in x or "Exception" in x][:2]
-        raise RuntimeError(f"the Spark peer exited {code}: {' | '.join(errors) or output[-300:]} (log {log})")
-    result = json.loads(line.removeprefix("BENCH-RESULT "))
+    result, wall = run_spark_job(phase, stack, command, env, log, timeout_s, "the Spark peer")
     phase.figures |= result | {
         "readings": readings,
         "wall_s": round(wall, 1),
