@@ -11,7 +11,6 @@ runs inside the JobManager's JVM (``PYFLINK_GATEWAY_PORT`` is set) and the image
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from meterflow.errors import SetupError
 from meterflow.paths import jar_dir, state_home
 from meterflow.spec.model import MeterPipeline
+from meterflow.stack.process import free_port
 
 JOB_JAR = Path(__file__).resolve().parent / "jvm" / "build" / "meterflow-flink.jar"
 """The JVM side of the jobs (``make jvm``): the streaming job's operators."""
@@ -72,7 +72,7 @@ def prepare_local_jvm(job_name: str, jvm_options: str = "") -> LocalCluster:
     os.environ["FLINK_LOG_DIR"] = str(logs)
     os.environ["LOG4J_PROPERTIES"] = str(log4j)
     os.environ["JVM_ARGS"] = f"-Xmx{LOCAL_JVM_HEAP} -XX:+UseG1GC {jvm_options}".strip()
-    port = _free_port()
+    port = free_port()
     return LocalCluster(web_ui=f"http://127.0.0.1:{port}", log_file=log_file)
 
 
@@ -102,17 +102,6 @@ def stream_environment(config: dict[str, str]) -> Any:
 
 def web_ui_port(cluster: LocalCluster) -> str:
     return cluster.web_ui.rsplit(":", 1)[1]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (for the local Flink reporter)."""
-    return _free_port()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def kafka_bootstrap(pipeline: MeterPipeline) -> str:

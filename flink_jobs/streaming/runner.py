@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from flink_jobs.runtime import (
-    free_port,
     in_cluster,
     kafka_bootstrap,
     prepare_local_jvm,
@@ -52,6 +51,7 @@ from meterflow.stack.broker import probe
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow.stack.local import bootstrap_for
 from meterflow.stack.lock import command_line, hold_pipeline
+from meterflow.stack.process import free_port
 from meterflow.stack.topics import delete_topics, ensure_topics
 from meterflow_clickhouse.migrate import apply_migrations, drop_database
 from meterflow_clickhouse.observe import SinkMetrics
