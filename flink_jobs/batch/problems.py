@@ -18,7 +18,8 @@ in words. The thresholds come from the manifest (:func:`thresholds_for`):
   (``>``/``>=``; default 50 °C), with its severity (default WARNING).
 * ``NO_DATA`` — the longest silence of a meter (no reading of any measurement) touching the day
   is longer than ``noDataHours``: a gap ending that day, or the time from its last reading to the
-  end of the day. CRITICAL above 4 x noDataHours.
+  end of the day — or to the fleet's newest reading, if that is earlier (silence after it is the
+  end of what has arrived, not the meter's). CRITICAL above 4 x noDataHours.
 * ``STUCK_REGISTER`` — a register that stayed flat all day while its interval measurement
   recorded flow, or the reverse (the interval measurement reported nothing while the register
   advanced). Pairs: each register with the interval measurement of the same unit whose name
@@ -342,13 +343,14 @@ def no_data(
     *,
     days: list[date],
     day_ends: dict[date, int],
-    now_ms: int,
+    known_until_ms: int,
     t: Thresholds,
 ) -> pd.DataFrame:
     """NO_DATA: per meter and day, the longest silence touching the day against ``noDataHours``.
 
     ``meter_days``: ``meter_id, day, last_ms, max_gap_ms`` for every scanned day (margin included);
-    ``meter_anchors``: ``meter_id, last_ms`` of each meter's last reading before the scan.
+    ``meter_anchors``: ``meter_id, last_ms`` of each meter's last reading before the scan;
+    ``known_until_ms``: how far the data reach (silence is counted up to there at most).
     """
     meters = sorted(set(meter_days["meter_id"]) | set(meter_anchors["meter_id"]))
     if not meters or not days:
@@ -367,7 +369,7 @@ def no_data(
         seen.groupby(grid["meter_id"]).ffill().to_numpy(dtype=float), grid["before_ms"].to_numpy(dtype=float)
     )
     grid = grid[grid["day"].isin(days)].copy()
-    ends = np.minimum(grid["day"].map(day_ends).to_numpy(dtype=float), float(now_ms))
+    ends = np.minimum(grid["day"].map(day_ends).to_numpy(dtype=float), float(known_until_ms))
     trailing = ends - grid["seen_ms"].to_numpy(dtype=float)
     silence = np.fmax(grid["max_gap_ms"].to_numpy(dtype=float), trailing)
     grid["hours"] = silence / HOUR_MS
@@ -392,7 +394,7 @@ def detect(
     meter_anchors: pd.DataFrame,
     days: list[date],
     day_ends: dict[date, int],
-    now_ms: int,
+    known_until_ms: int,
     t: Thresholds,
 ) -> pd.DataFrame:
     """Every rule over the recomputed days' rows, sorted by day, meter, rule, measurement."""
@@ -401,7 +403,7 @@ def detect(
         high_consumption_usage(daily, t),
         low_battery(daily, t),
         high_temperature(daily, t),
-        no_data(meter_days, meter_anchors, days=days, day_ends=day_ends, now_ms=now_ms, t=t),
+        no_data(meter_days, meter_anchors, days=days, day_ends=day_ends, known_until_ms=known_until_ms, t=t),
         stuck_register(daily, t),
         register_faults(daily),
     ]

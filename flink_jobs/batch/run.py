@@ -48,6 +48,7 @@ from meterflow_iceberg.maintenance import (
     SnapshotRef,
     current_snapshot,
     expire_snapshots,
+    newest_event_ms,
     partition_updates,
     snapshot_as_of,
     snapshot_by_id,
@@ -162,7 +163,7 @@ def run_batch(
         try:
             _compute(
                 pipeline, names, chosen=chosen, snapshot=snapshot, recomputed=recomputed, summary=summary,
-                started_at=started_at, say=say,
+                known_until_ms=_known_until(table, snapshot, started_at), say=say,
             )  # fmt: skip
         except Exception as exc:
             # Flink (py4j) or a driver: keep the cause's first line; record the failed run either way
@@ -182,6 +183,18 @@ def run_batch(
         store.record_run(client, db, _record(summary, started_at))
     batch_metrics.export(summary, datetime.now(UTC))
     return summary
+
+
+def _known_until(table: Any, snapshot: SnapshotRef | None, started_at: datetime) -> int:
+    """How far the data reach (epoch ms): the lake's newest reading, or now if that is later.
+
+    Silence after the newest reading of the whole fleet is not a meter's silence but the end of
+    what has arrived (a replayed data set's last day, a collector that is behind); NO_DATA counts
+    only up to here, as the streaming rule counts only up to the watermark.
+    """
+    now_ms = _ms(started_at)
+    newest = newest_event_ms(table, snapshot.snapshot_id) if snapshot else None
+    return now_ms if newest is None else min(now_ms, newest)
 
 
 def _pin(table: Any, when: AsOf | None) -> SnapshotRef | None:
@@ -220,7 +233,7 @@ def _compute(
     snapshot: SnapshotRef | None,
     recomputed: dict[date, int],
     summary: BatchSummary,
-    started_at: datetime,
+    known_until_ms: int,
     say: Echo,
 ) -> None:
     zone = pipeline.spec.time_zone
@@ -247,7 +260,7 @@ def _compute(
     day_ends = {d: dayslib.day_bounds(d, zone)[1] for d in days}
     found = problems.detect(
         daily, history, meter_days=meter_days, meter_anchors=meter_anchors, days=days, day_ends=day_ends,
-        now_ms=_ms(started_at), t=thresholds,
+        known_until_ms=known_until_ms, t=thresholds,
     )  # fmt: skip
     found = meterslib.enrich(found, meter_info)
 

@@ -6,7 +6,8 @@ pile up; :func:`expire_snapshots` drops those older than ``spec.sinks.iceberg.sn
 removes snapshot metadata only: the readings table is append-only, so every data file stays
 referenced by the current snapshot. Time travel (``meterflow batch --as-of``) is possible within
 the retention. :func:`partition_updates` tells the batch which day partitions changed since a
-day was recomputed (a late reading landed). Called by :mod:`flink_jobs.batch.run` and the CLI.
+day was recomputed (a late reading landed); :func:`newest_event_ms` how far the data reach (the
+batch's NO_DATA rule counts silence only up to there). Called by :mod:`flink_jobs.batch.run` and the CLI.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pyarrow.compute as pc
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
@@ -89,6 +91,21 @@ def partition_updates(table: Table, snapshot_id: int | None = None) -> dict[date
         ms = _millis(updated) if isinstance(updated, datetime) else int(updated)
         out[day] = max(out.get(day, 0), ms)
     return out
+
+
+def newest_event_ms(table: Table, snapshot_id: int | None = None) -> int | None:
+    """The latest ``event_time`` in the snapshot (epoch ms), from the data files' column bounds.
+
+    Metadata only: no data file is read. None when the table is empty or no file records bounds.
+    """
+    if table.current_snapshot() is None:
+        return None
+    files = table.inspect.data_files(snapshot_id=snapshot_id)
+    if files.num_rows == 0:
+        return None
+    bounds = pc.struct_field(files.column("readable_metrics"), ["event_time", "upper_bound"])
+    newest = pc.max(bounds).as_py()
+    return None if newest is None else _millis(newest)
 
 
 def _millis(moment: datetime) -> int:

@@ -223,10 +223,19 @@ def replay(
     ] = None,
     date_from: Annotated[
         str | None,
-        typer.Option("--from", help="First local date to replay (YYYY-MM-DD, inclusive).", show_default=False),
+        typer.Option(
+            "--from",
+            help="First date to replay, in the manifest's spec.timeZone (YYYY-MM-DD, inclusive).",
+            show_default=False,
+        ),
     ] = None,
     date_to: Annotated[
-        str | None, typer.Option("--to", help="Last local date to replay (YYYY-MM-DD, inclusive).", show_default=False)
+        str | None,
+        typer.Option(
+            "--to",
+            help="Last date to replay, in the manifest's spec.timeZone (YYYY-MM-DD, inclusive).",
+            show_default=False,
+        ),
     ] = None,
     record: RecordOption = None,
     progress: ProgressOption = True,

@@ -96,13 +96,14 @@ class EmbeddedBroker:
         self._write_config(port, controller_port)
         if not (self.data_dir / "meta.properties").exists():
             self._format(cluster_id)
-        process = subprocess.Popen(
-            [*self._java(), "kafka.Kafka", str(self.properties)],
-            stdout=open(self.home / "broker.out", "ab"),  # noqa: SIM115 - owned by the child
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the CLI that started it
-        )
+        with open(self.home / "broker.out", "ab") as out:  # the child keeps its own copy
+            process = subprocess.Popen(
+                [*self._java(), "kafka.Kafka", str(self.properties)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # survives the CLI that started it
+            )
         info = BrokerInfo(process.pid, port, controller_port, cluster_id, time.time())
         self.state_file.write_text(json.dumps(asdict(info)))
         try:

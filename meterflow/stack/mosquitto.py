@@ -83,13 +83,14 @@ class EmbeddedMosquitto:
         port = self._port()
         self.port_file.write_text(str(port))
         self._write_config(port)
-        process = subprocess.Popen(
-            [binary, "-c", str(self.config)],
-            stdout=open(self.home / "mosquitto.out", "ab"),  # noqa: SIM115 - owned by the child
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the CLI that started it
-        )
+        with open(self.home / "mosquitto.out", "ab") as out:  # the child keeps its own copy
+            process = subprocess.Popen(
+                [binary, "-c", str(self.config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # survives the CLI that started it
+            )
         info = MosquittoInfo(process.pid, port, time.time())
         self.state_file.write_text(json.dumps(asdict(info)))
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -167,7 +168,13 @@ class EmbeddedMosquitto:
 
 
 def probe(url: str, timeout_s: float = 2.0) -> bool:
-    """True when an MQTT broker at ``url`` answers CONNECT with a successful CONNACK."""
+    """True when an MQTT broker at ``url`` answers CONNECT with a successful CONNACK.
+
+    paho's own ``loop()`` waits in ``select()``, which fails for a socket numbered past 1023 — and a
+    long-lived caller (the test session) holds that many files. So the socket is watched with
+    ``selectors`` (epoll) and paho only reads and writes, its documented external-loop use."""
+    import selectors
+
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -181,11 +188,18 @@ def probe(url: str, timeout_s: float = 2.0) -> bool:
         client.connect(address.host, address.port, keepalive=10)
     except OSError:
         return False
+    sock = client.socket()
+    if sock is None:
+        return False
     deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not client.is_connected():
-            if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
-                return False
-        return client.is_connected()
-    finally:
-        client.disconnect()
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        try:
+            while time.monotonic() < deadline and not client.is_connected():
+                if client.want_write() and client.loop_write() != mqtt.MQTT_ERR_SUCCESS:
+                    return False
+                if selector.select(timeout=0.05) and client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                    return False
+            return client.is_connected()
+        finally:
+            client.disconnect()

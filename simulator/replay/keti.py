@@ -2,9 +2,14 @@
 
 Files ``timestamp,co2,humidity,light,pir,temperature`` named ``<room>.csv[.gz]``; PATH is one
 file or the folder of them. Replayed as co2, humidity, light, motion and temperature of the
-smart-building manifest; ``motion`` is 1 when the PIR sensor counted any movement in the minute
+smart-building manifest; ``motion`` is 1 when the PIR sensor saw any movement in the minute
 (``pir > 0``) and 0 otherwise (the manifest's motion is an event flag, 0..1, while ``pir`` is a
-count). Times are local time, America/Los_Angeles; the meter id is ``room_<number>``.
+one-minute mean of PIR samples). The meter id is ``room_<number>``.
+
+Times are **UTC**, not Berkeley wall time: the source notebook builds them from unix seconds with
+``pd.to_datetime(unit='s')`` (the first raw epoch, 1377299107, is 2013-08-23 23:05:07 UTC, the
+first file row), and read as UTC the rooms are busy 09:00-18:00 Pacific. The pipeline's
+``spec.timeZone`` (America/Los_Angeles for smart-building) then makes the local days.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from simulator.errors import SimulatorError
 from simulator.replay.source import UNPARSEABLE_DATE, Needed, RawRow, Tally, data_rows, declared, number
 
 NAME = "keti"
-ZONE = "America/Los_Angeles"
+ZONE = "UTC"
+"""The zone the files write their times in (see the module docstring)."""
 ORDERED = True
 """Each file is ordered by time: the runner merges the rooms lazily."""
 

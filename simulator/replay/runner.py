@@ -2,8 +2,9 @@
 
 :class:`Replay` is what ``meterflow replay`` runs: it checks the manifest declares what the data
 set emits, reads the files (rows it cannot use are counted per reason in :attr:`Replay.tally`),
-attaches each local time's offset (:class:`~simulator.replay.localtime.LocalTimes`), drops rows
-outside ``--from``/``--to`` (local dates, inclusive; counted as filtered), puts the rows in
+attaches the offset of the zone the files are written in (:class:`~simulator.replay.localtime.LocalTimes`),
+drops rows outside ``--from``/``--to`` (dates in the pipeline's ``spec.timeZone``, inclusive: the
+days the pipeline serves; counted as filtered), puts the rows in
 event-time order (DAIAD is sorted in memory; room files are merged lazily) and stops after
 ``--limit`` rows (files read lazily are not read further). Each row becomes one record per
 measurement, keyed by meter id.
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from meterflow.reading import format_timestamp
 from meterflow.spec.model import MeterPipeline
@@ -33,7 +35,7 @@ _MILLI = timedelta(milliseconds=1)
 
 @dataclass(frozen=True)
 class Window:
-    """``--from``/``--to`` (local dates, inclusive) and ``--limit`` (rows)."""
+    """``--from``/``--to`` (dates in the pipeline's time zone, inclusive) and ``--limit`` (rows)."""
 
     first: date | None = None
     last: date | None = None
@@ -61,6 +63,8 @@ class Replay:
         self.measurements = self.module.measurements(pipeline, source)
         self.files: list[Path] = self.module.files(path)
         self.window = window
+        self.zone = ZoneInfo(pipeline.spec.time_zone)
+        """The pipeline's zone: ``--from``/``--to`` are its dates."""
         self.tally = Tally()
         self.encoder = Encoder()
 
@@ -72,13 +76,14 @@ class Replay:
         """Rows of one file with offsets, in file order, date-filtered."""
         times = LocalTimes(self.module.ZONE)
         first, last, tally = self.window.first, self.window.last, self.tally
+        same_zone = times.zone == self.zone  # the file's wall-clock date is the pipeline's date
         raw: RawRow
         for raw in self.module.rows(path, tally):
             moment = times.resolve(raw.meter_id, raw.local)
             if moment is None:
                 tally.skip(NONEXISTENT_TIME)
                 continue
-            day = raw.local.date()
+            day = raw.local.date() if same_zone else moment.astimezone(self.zone).date()
             if (first is not None and day < first) or (last is not None and day > last):
                 tally.filtered += 1
                 continue

@@ -24,8 +24,11 @@ from flink_jobs.batch import store
 from flink_jobs.batch.run import ensure_schema
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.broker import BrokerInfo
-from meterflow.stack.endpoints import clickhouse_dsn
+from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow_clickhouse.client import session
+from meterflow_iceberg.catalog import open_catalog
+from meterflow_iceberg.maintenance import newest_event_ms
+from meterflow_iceberg.tables import ensure_readings_table
 from tests.batch.rows import daily
 from tests.batch.support import meterflow, rows
 from tests.conftest import unique_pipeline, write_manifest
@@ -161,6 +164,11 @@ def test_problem_meters_of_those_days(lake: MeterPipeline) -> None:
         (date(2016, 10, 31), "m1", "REGISTER_RESET", "INFO", "Pulse1_Total", 1.0),
         (date(2016, 10, 31), "m2", "NO_DATA", "WARNING", "", 145.0),  # ended at 12:00: 6 days and the extra hour
     ]
+
+
+def test_the_data_reach_the_newest_reading_by_file_metadata(lake: MeterPipeline) -> None:
+    table = ensure_readings_table(open_catalog(iceberg_location(lake)), names_for(lake).iceberg_namespace)
+    assert newest_event_ms(table) == _ms("2016-10-31T12:00:00+01:00")  # NO_DATA counts silence up to here
 
 
 def test_monthly_figures_add_up_the_days(lake: MeterPipeline) -> None:

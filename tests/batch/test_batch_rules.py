@@ -239,7 +239,7 @@ def test_no_data_measures_the_longest_silence_touching_each_day() -> None:
         }
     )
     anchors = pd.DataFrame({"meter_id": ["d"], "last_ms": [-60 * HOUR]})
-    out = problems.no_data(meter_days, anchors, days=[day(2), day(3)], day_ends=ends, now_ms=100 * HOUR, t=T)
+    out = problems.no_data(meter_days, anchors, days=[day(2), day(3)], day_ends=ends, known_until_ms=100 * HOUR, t=T)
     out = out.sort_values(["day", "meter_id"])
     assert records(out, "day", "meter_id", "severity", "value", "threshold") == [
         (day(2), "a", "WARNING", 44.0, 24.0),  # last reading at -20 h, day ends at 24 h
@@ -252,6 +252,29 @@ def test_no_data_measures_the_longest_silence_touching_each_day() -> None:
     assert out["reason"].iloc[0] == "no reading for 44.0 h (more than 24 h)"
 
 
+def test_no_data_counts_silence_only_up_to_where_the_data_reach() -> None:
+    # meter a last read at 10 h on day 2; the fleet's newest reading is b's at 30 h on day 3 (day 3 ends at 48 h)
+    meter_days = pd.DataFrame(
+        {
+            "meter_id": ["a", "b", "b"],
+            "day": [day(2), day(2), day(3)],
+            "first_ms": [1 * HOUR, 1 * HOUR, 25 * HOUR],
+            "last_ms": [10 * HOUR, 23 * HOUR, 30 * HOUR],
+            "max_gap_ms": [1.0 * HOUR, 1.0 * HOUR, 1.0 * HOUR],
+        }
+    )
+    anchors = pd.DataFrame(columns=["meter_id", "last_ms"])
+
+    def silent(known_until_ms: int) -> list[tuple[object, ...]]:
+        out = problems.no_data(
+            meter_days, anchors, days=[day(3)], day_ends={day(3): 48 * HOUR}, known_until_ms=known_until_ms, t=T
+        )
+        return records(out, "meter_id", "value")
+
+    assert silent(30 * HOUR) == []  # a: 20 h of silence up to the end of the data, under the 24 h limit
+    assert silent(100 * HOUR) == [("a", 38.0)]  # data (or the clock) past the day: silent to the day's end
+
+
 def test_detect_runs_every_rule_in_a_stable_order() -> None:
     reg = {"measurement_type": "Pulse1_Total", "series": "T1", "kind": "register"}
     frame = daily(
@@ -260,8 +283,8 @@ def test_detect_runs_every_rule_in_a_stable_order() -> None:
     empty = pd.DataFrame(columns=["meter_id", "day", "first_ms", "last_ms", "max_gap_ms"])
     out = problems.detect(
         frame, frame.iloc[0:0][["meter_id", "measurement_type", "series", "day", "consumption"]], meter_days=empty,
-        meter_anchors=pd.DataFrame(columns=["meter_id", "last_ms"]), days=[day(2)], day_ends={day(2): 0}, now_ms=0,
-        t=T,
+        meter_anchors=pd.DataFrame(columns=["meter_id", "last_ms"]), days=[day(2)], day_ends={day(2): 0},
+        known_until_ms=0, t=T,
     )  # fmt: skip
     assert list(out.columns) == problems.COLUMNS
     assert records(out, "meter_id", "rule") == [("a", "NEGATIVE_STEP"), ("b", "REGISTER_RESET")]

@@ -77,6 +77,17 @@ def test_a_restart_keeps_the_port_and_a_persistent_sessions_queue(tmp_path: Path
         broker.down()
 
 
+def test_the_probe_works_in_a_process_holding_a_thousand_files(mosquitto: MosquittoInfo) -> None:
+    # select() cannot watch a socket numbered past 1023, and a long test session holds that many
+    # files: the probe must not depend on it (the MQTT end-to-end tests failed in CI on this)
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1_100)]
+    try:
+        assert probe(mosquitto.url)
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
 def test_up_starts_mosquitto_for_a_manifest_that_needs_it(
     broker: BrokerInfo, mosquitto: MosquittoInfo, meterflow_home: Path
 ) -> None:

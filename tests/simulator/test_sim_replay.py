@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
@@ -141,9 +142,9 @@ def test_keti_rooms_are_merged_in_time_order_and_pir_becomes_motion(tmp_path: Pa
     job, payloads = replayed("smart-building", Dataset.keti, folder)
     meters_and_times = [(json.loads(p)["meter_id"], json.loads(p)["timestamp"]) for p in payloads]
     assert meters_and_times[::5] == [
-        ("room_413", "2013-08-24T10:00:00.000-07:00"),
-        ("room_415", "2013-08-24T10:01:00.000-07:00"),
-        ("room_413", "2013-08-24T10:02:00.000-07:00"),
+        ("room_413", "2013-08-24T10:00:00.000Z"),  # the files write UTC
+        ("room_415", "2013-08-24T10:01:00.000Z"),
+        ("room_413", "2013-08-24T10:02:00.000Z"),
     ]
     motion = [json.loads(p)["value"] for p in payloads if '"motion"' in p]
     assert motion == [0.0, 1.0, 1.0]
@@ -212,7 +213,7 @@ def test_daiad_one_day_and_its_dst_day(
     broker: BrokerInfo, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = shared_data / "daiad" / "swm_trialA_clean.csv.gz"
-    _, lines, topic = cli_replay("water-meters", "daiad", path, tmp_path, "--from", "2016-03-01", "--to", "2016-03-01")
+    _, lines, topic = cli_replay("daiad-water", "daiad", path, tmp_path, "--from", "2016-03-01", "--to", "2016-03-01")
     assert len(lines) == 1846
     assert len(consume(broker.bootstrap, topic, 1846)) == 1846
     out = capsys.readouterr().out
@@ -220,7 +221,7 @@ def test_daiad_one_day_and_its_dst_day(
         f"replayed daiad swm_trialA_clean.csv.gz into {topic}: 673,927 rows read, 672,081 filtered, 0 beyond --limit, "
         "1,846 replayed as 1,846 readings (1 per row), 0 rows skipped;" in out
     )
-    _, lines, topic = cli_replay("water-meters", "daiad", path, tmp_path, "--from", "2016-10-30", "--to", "2016-10-30")
+    _, lines, topic = cli_replay("daiad-water", "daiad", path, tmp_path, "--from", "2016-10-30", "--to", "2016-10-30")
     offsets = Counter(json.loads(line["value"])["timestamp"][-6:] for line in lines)
     assert offsets == {"+02:00": 260, "+01:00": 1681}  # 160 before 02:00 + 100 first 02:xx; 78 repeats + 1603 after
     assert end_offsets(broker.bootstrap, topic) == 1941
@@ -228,6 +229,16 @@ def test_daiad_one_day_and_its_dst_day(
     instants = [datetime.fromisoformat(t) for t in times]
     assert instants == sorted(instants)
     assert len({(line["key"], t) for line, t in zip(lines, instants, strict=True)}) == 1941  # no (meter, instant) twice
+    # The file is in instant order per meter (19 meters write 02:52:05, 02:52:07, 02:52:05: not
+    # wall-clock order), and the rule keeps it: each meter's readings come out in file order.
+    raw = pd.read_csv(path, sep=";")
+    raw.columns = ["meter", "local", "value", "diff"]
+    raw = raw[raw["local"].str.startswith("30/10/2016")]
+    in_file = {meter: group["value"].astype(float).tolist() for meter, group in raw.groupby("meter", sort=False)}
+    replayed_values: dict[str, list[float]] = {}
+    for line in lines:
+        replayed_values.setdefault(line["key"], []).append(json.loads(line["value"])["value"])
+    assert replayed_values == in_file
 
 
 @pytest.mark.integration
@@ -236,12 +247,18 @@ def test_keti_and_uci_into_their_manifests(broker: BrokerInfo, shared_data: Path
     _, lines, topic = cli_replay("smart-building", "keti", keti, tmp_path, "--limit", "1000")
     assert len(lines) == 1000 * 5
     assert len(consume(broker.bootstrap, topic, 5000)) == 5000
-    assert json.loads(lines[0]["value"])["timestamp"] == "2013-08-23T23:04:00.000-07:00"
+    assert json.loads(lines[0]["value"])["timestamp"] == "2013-08-23T23:04:00.000Z"  # the files write UTC
     _, lines, topic = cli_replay(
         "smart-building", "keti", keti / "413.csv.gz", tmp_path, "--from", "2013-08-24", "--to", "2013-08-24"
     )
-    assert len(lines) == 1440 * 5 and {line["key"] for line in lines} == {"room_413"}
-    assert end_offsets(broker.bootstrap, topic) == 7200
+    # --from/--to are the pipeline's days: 24 August in Los Angeles, 07:00 UTC to 07:00 UTC
+    raw = pd.read_csv(keti / "413.csv.gz", parse_dates=["timestamp"])
+    pacific = raw["timestamp"].dt.tz_localize("UTC").dt.tz_convert("America/Los_Angeles")
+    day = raw[pacific.dt.date == date(2013, 8, 24)]
+    assert len(lines) == len(day) * 5 and {line["key"] for line in lines} == {"room_413"}
+    first = json.loads(lines[0]["value"])["timestamp"]
+    assert first == day["timestamp"].min().strftime("%Y-%m-%dT%H:%M:%S.000Z") == "2013-08-24T07:00:00.000Z"
+    assert end_offsets(broker.bootstrap, topic) == len(day) * 5 == 7200
     uci = shared_data / "uci-household-power" / "household_power_consumption.txt.gz"
     _, lines, topic = cli_replay(
         "household-power", "uci-power", uci, tmp_path, "--from", "2006-12-17", "--to", "2006-12-17"
