@@ -1,10 +1,11 @@
 """Local wall-clock times of real data sets to instants with the right UTC offset.
 
-The real data sets write local time without an offset. :class:`LocalTimes` attaches the zone's
-offset; at the autumn change a wall-clock hour happens twice, and the data cannot say which is
-meant, so it is resolved by order, per meter: the first occurrence is summer time (the earlier
-offset), and a repeat that would not move that meter's clock forward (it would go backwards or
-stand still) is standard time. A wall-clock time that does not exist (inside the spring gap) is
+The real data sets write times without an offset (DAIAD and UCI local time, KETI UTC).
+:class:`LocalTimes` attaches the zone's offset; at the autumn change a wall-clock hour happens
+twice, and the data cannot say which is meant, so it is resolved by order, per meter: the first
+occurrence is summer time (the earlier offset), and a repeat that would not move that meter's
+clock forward (it would go backwards or stand still) is standard time (docs/simulator.md gives the
+evidence for this rule in DAIAD). A wall-clock time that does not exist (inside the spring gap) is
 returned as None for the caller to skip. Used by :mod:`simulator.replay.runner`.
 """
 
