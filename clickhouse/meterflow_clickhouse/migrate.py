@@ -21,6 +21,11 @@ from typing import Any
 
 from meterflow_clickhouse.client import ClickHouseError, session
 
+
+class MigrationChangedError(ClickHouseError):
+    """An applied migration's file no longer matches its checksum: a person must ship a new migration."""
+
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _CREATES = re.compile(
     r"^CREATE\s+(?:TABLE|VIEW|MATERIALIZED\s+VIEW|DICTIONARY)\s+IF\s+NOT\s+EXISTS\s+[\w{}]+\.(\w+)", re.IGNORECASE
@@ -105,7 +110,7 @@ def apply_with(client: Any, database: str) -> list[str]:
     for migration in migrations():
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
-                raise ClickHouseError(
+                raise MigrationChangedError(
                     f"migration {migration.file} changed after it was applied to {database}; "
                     "add a new migration instead of editing an applied one"
                 )

@@ -2,9 +2,12 @@
 
 * create / spec update / resume → a full reconcile, schema included; a failure writes the
   conditions first, then raises ``kopf.TemporaryError`` with an exponential backoff (an invalid
-  spec is a ``kopf.PermanentError``: only a spec change can fix it);
-* a timer every ``resync_seconds`` → the same reconcile without the schema: drift repair, the
-  children's status, the batch schedule;
+  spec is a ``kopf.PermanentError``: only a spec change can fix it; so is a cause only a person
+  can fix outside the spec — an edited migration, a bad Secret, refused credentials — which the
+  timer tries again every ``blocked_retry_seconds``, never hot);
+* a timer every ``resync_seconds`` → the same reconcile without the schema (with it, for a blocked
+  pipeline whose ``blocked_retry_seconds`` have passed): drift repair, the children's status, the
+  batch schedule;
 * delete (through the finalizer ``meterflow.io/finalizer``) → the retention policy.
 
 Every reconcile is counted by outcome, and the status it wrote exported, by
@@ -66,8 +69,8 @@ def _observe(body: kopf.Body, trigger: str, outcome: rc.Outcome | None, started:
     meta = body["metadata"]
     result = (
         metrics.ERROR if outcome is None else
-        metrics.INVALID if outcome.invalid else
         metrics.RETRY if outcome.problems else
+        metrics.INVALID if outcome.invalid or outcome.blocked else
         metrics.OK
     )  # fmt: skip
     metrics.observe(
@@ -80,7 +83,8 @@ def _observe(body: kopf.Body, trigger: str, outcome: rc.Outcome | None, started:
 @kopf.on.update(API_GROUP, API_VERSION, PLURAL, field="spec", id="reconcile-on-update")
 @kopf.on.resume(API_GROUP, API_VERSION, PLURAL, id="reconcile-on-resume")
 def reconcile_spec(body: kopf.Body, name: str, namespace: str | None, retry: int, memo: kopf.Memo, **_: Any) -> None:
-    """Apply the spec: children, schema, status. Retries with backoff until everything is applied."""
+    """Apply the spec: children, schema, status. Retries with backoff until everything is applied;
+    a cause only a person can fix stops it, and the timer tries again later."""
     with _lock(memo):
         started = time.monotonic()
         try:
@@ -88,6 +92,7 @@ def reconcile_spec(body: kopf.Body, name: str, namespace: str | None, retry: int
         except KubeError as error:
             _observe(body, metrics.SPEC, None, started, failed=True)
             raise kopf.TemporaryError(f"Kubernetes API: {error.message}", delay=SETTINGS.retry_delay(retry)) from None
+        _remember_blocked(memo, outcome)
     _observe(body, metrics.SPEC, outcome, started)
     if outcome is None:
         return
@@ -96,6 +101,8 @@ def reconcile_spec(body: kopf.Body, name: str, namespace: str | None, retry: int
         raise kopf.PermanentError(outcome.invalid)
     if outcome.problems:
         raise kopf.TemporaryError("; ".join(outcome.problems), delay=SETTINGS.retry_delay(retry))
+    if outcome.blocked:
+        raise kopf.PermanentError("; ".join(outcome.blocked))
 
 
 @kopf.timer(
@@ -107,8 +114,11 @@ def resync(body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo, *
     if not lock.acquire(timeout=1.0):
         return  # a spec reconcile is running; it does all of this too
     started = time.monotonic()
+    retry_schema = _blocked_retry_due(memo, started)
     try:
-        outcome = rc.run(kube(), namespace or "", name, SETTINGS, datetime.now(UTC), with_schema=False)
+        outcome = rc.run(kube(), namespace or "", name, SETTINGS, datetime.now(UTC), with_schema=retry_schema)
+        if retry_schema:
+            _remember_blocked(memo, outcome, keep_trying=True)
     except KubeError as error:
         _observe(body, metrics.RESYNC, None, started, failed=True)
         raise kopf.TemporaryError(f"Kubernetes API: {error.message}", delay=SETTINGS.resync_seconds) from None
@@ -117,6 +127,25 @@ def resync(body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo, *
     _observe(body, metrics.RESYNC, outcome, started)
     if outcome is not None:
         _post(body, outcome.events)
+
+
+def _remember_blocked(memo: kopf.Memo, outcome: rc.Outcome | None, *, keep_trying: bool = False) -> None:
+    """Note when a reconcile found a cause only a person can fix (the timer tries again later), or forget it.
+
+    ``keep_trying``: the timer's own retry, after which a transient problem is also left to the
+    timer (the spec handler has stopped for good)."""
+    if outcome is not None and (
+        (outcome.blocked and not outcome.problems) or (keep_trying and (outcome.blocked or outcome.problems))
+    ):
+        memo["blocked_at"] = time.monotonic()
+    else:
+        memo.pop("blocked_at", None)
+
+
+def _blocked_retry_due(memo: kopf.Memo, now: float) -> bool:
+    """True when the pipeline is blocked and ``blocked_retry_seconds`` have passed since the last try."""
+    blocked_at: float | None = memo.get("blocked_at")
+    return blocked_at is not None and now - blocked_at >= SETTINGS.blocked_retry_seconds
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, PLURAL, id="finalize")

@@ -25,7 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from meterflow.metrics import Endpoint, metric, serve
 
 OK, RETRY, INVALID, ERROR = "ok", "retry", "invalid", "error"
-"""Reconcile outcomes: applied; problems retried with backoff; a spec the model rejects; an API error."""
+"""Reconcile outcomes: applied; problems retried with backoff; a spec the model rejects or a cause only a person
+can fix (blocked: an edited migration, a bad Secret, refused credentials); an API error."""
 SPEC, RESYNC = "spec", "resync"
 """What started a reconcile: a create/update/resume of the spec, or the resync timer."""
 

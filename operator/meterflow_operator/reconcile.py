@@ -91,6 +91,7 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     annotations: dict[str, str | None] = field(default_factory=dict)
     invalid: str | None = None  # the spec does not parse: nothing was applied
+    blocked: list[str] = field(default_factory=list)  # only a person can fix these: no hot retry
 
     def warn(self, reason: str, message: str) -> None:
         self.events.append(Event("Warning", reason, message))
@@ -318,7 +319,7 @@ def _ensure_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings, out:
     try:
         summary = ensure_schema(kube, pipeline, settings)
     except SchemaError as problem:
-        out.problems.append(f"SchemaReady: {problem.reason}: {problem.message}")
+        (out.problems if problem.transient else out.blocked).append(f"SchemaReady: {problem.reason}: {problem.message}")
         return st.Condition.false(st.SCHEMA_READY, problem.reason, problem.message)
     return st.Condition.true(st.SCHEMA_READY, "SchemaApplied", summary)
 

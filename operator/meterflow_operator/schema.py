@@ -6,8 +6,16 @@ anywhere), else the manifest's ``dsn``/``catalogUri``, else the operator's defau
 speed layer uses (:func:`meterflow_clickhouse.migrate.apply_migrations`) and
 :func:`meterflow_iceberg.tables.ensure_readings_table`; on deletion with the Delete policy, the
 database and the namespace are dropped. Every failure is a :class:`SchemaError` with the
-condition reason it maps to (SecretNotFound, ClickHouseUnreachable, ...). Called by
-:mod:`meterflow_operator.reconcile`.
+condition reason it maps to, and whether waiting can fix it:
+
+* transient — retried with backoff: SecretNotFound (not created yet), SecretUnreadable,
+  ClickHouseUnreachable, IcebergUnreachable;
+* blocked — only a person can fix it, so no hot retry: SecretKeyNotFound, ClickHouseDsnInvalid
+  (a value that is no ClickHouse DSN), MigrationChanged (an applied migration was edited: ship a
+  new one), ClickHouseRefused (credentials or permissions), IcebergCatalogInvalid (an unknown
+  database kind or its driver missing), IcebergRefused.
+
+Called by :mod:`meterflow_operator.reconcile`.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import base64
 import threading
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from meterflow.spec.model import MeterPipeline, SecretKeyRef
 from meterflow.spec.names import names_for
@@ -28,14 +37,22 @@ from meterflow_operator.settings import Settings
 _ENGINE_LOCK = threading.Lock()
 
 
-class SchemaError(Exception):
-    """The schema could not be ensured; ``reason`` is the SchemaReady condition's reason."""
+# ClickHouse error codes that mean the server answered and refused who we are: UNKNOWN_USER,
+# WRONG_PASSWORD, REQUIRED_PASSWORD, ACCESS_DENIED, AUTHENTICATION_FAILED.
+_REFUSED_CODES = frozenset({192, 193, 194, 497, 516})
+CLICKHOUSE_SCHEMES = frozenset({"http", "https", "chdb"})
+"""What the one client factory (meterflow_clickhouse.client) connects to."""
 
-    def __init__(self, reason: str, message: str, *, retry: bool = True) -> None:
+
+class SchemaError(Exception):
+    """The schema could not be ensured; ``reason`` is the SchemaReady condition's reason, and
+    ``transient`` says whether waiting can fix it (False: a person must act)."""
+
+    def __init__(self, reason: str, message: str, *, transient: bool = True) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
-        self.retry = retry
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -57,7 +74,9 @@ def read_secret(kube: Kube, namespace: str, ref: SecretKeyRef, field: str) -> st
     data = secret.get("data") or {}
     if ref.key not in data:
         keys = ", ".join(sorted(data)) or "none"
-        raise SchemaError("SecretKeyNotFound", f"{field}: Secret {ref.name} has no key {ref.key!r} (keys: {keys})")
+        raise SchemaError(
+            "SecretKeyNotFound", f"{field}: Secret {ref.name} has no key {ref.key!r} (keys: {keys})", transient=False
+        )
     return base64.b64decode(data[ref.key]).decode().strip()
 
 
@@ -73,6 +92,16 @@ def resolve(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> Endpoint
         raise SchemaError(
             "ClickHouseNotConfigured",
             "set spec.sinks.clickhouse.secretRef (or dsn), or the operator's METERFLOW_OPERATOR_CLICKHOUSE_DSN",
+        )
+    scheme = urlsplit(dsn).scheme
+    if scheme not in CLICKHOUSE_SCHEMES:
+        # the model checks a manifest's dsn; a Secret's value and the operator's default arrive unchecked
+        where = "the Secret's value" if sinks.clickhouse.secret_ref else "METERFLOW_OPERATOR_CLICKHOUSE_DSN"
+        raise SchemaError(
+            "ClickHouseDsnInvalid",
+            f"{where} is not a ClickHouse DSN (scheme {scheme or 'missing'!r}); "
+            "use http(s)://user:password@host:8123/ or chdb:///path",
+            transient=False,
         )
     if sinks.iceberg.secret_ref:
         uri: str | None = read_secret(kube, namespace, sinks.iceberg.secret_ref, "spec.sinks.iceberg.secretRef")
@@ -103,12 +132,12 @@ def ensure_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> st
     with _ENGINE_LOCK:
         try:
             applied = apply_migrations(endpoints.clickhouse_dsn, names.clickhouse_database)
-        except Exception as exc:  # the driver raises many types; the message names the cause
-            raise SchemaError("ClickHouseUnreachable", f"ClickHouse: {_first_line(exc)}") from None
+        except Exception as exc:  # the driver raises many types; classified by type and code
+            raise clickhouse_failure(exc) from None
         try:
             ensure_readings_table(open_catalog(endpoints.iceberg), names.iceberg_namespace)
         except Exception as exc:
-            raise SchemaError("IcebergUnreachable", f"Iceberg: {_first_line(exc)}") from None
+            raise iceberg_failure(exc) from None
     done = f"{len(applied)} migration(s) applied" if applied else "migrations up to date"
     return f"ClickHouse database {names.clickhouse_database} ({done}); Iceberg table {names.readings_table}"
 
@@ -127,14 +156,41 @@ def drop_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> str:
         try:
             drop_database(endpoints.clickhouse_dsn, names.clickhouse_database)
         except Exception as exc:
-            raise SchemaError("ClickHouseUnreachable", f"ClickHouse: {_first_line(exc)}") from None
+            raise clickhouse_failure(exc) from None
         try:
             drop_namespace(open_catalog(endpoints.iceberg), names.iceberg_namespace)
         except NoSuchNamespaceError:
             pass
         except Exception as exc:
-            raise SchemaError("IcebergUnreachable", f"Iceberg: {_first_line(exc)}") from None
+            raise iceberg_failure(exc) from None
     return f"dropped ClickHouse database {names.clickhouse_database} and Iceberg namespace {names.iceberg_namespace}"
+
+
+def clickhouse_failure(exc: Exception) -> SchemaError:
+    """What a ClickHouse failure means for the pipeline: blocked (a person must act) or transient."""
+    from meterflow_clickhouse.migrate import MigrationChangedError
+
+    message = f"ClickHouse: {_first_line(exc)}"
+    causes = [exc, exc.__cause__]
+    if isinstance(exc, MigrationChangedError):
+        return SchemaError("MigrationChanged", message, transient=False)
+    if any(getattr(c, "code", None) in _REFUSED_CODES for c in causes):
+        return SchemaError("ClickHouseRefused", message, transient=False)
+    return SchemaError("ClickHouseUnreachable", message)
+
+
+def iceberg_failure(exc: Exception) -> SchemaError:
+    """What an Iceberg catalog failure means for the pipeline: blocked (a person must act) or transient."""
+    from pyiceberg.exceptions import ForbiddenError, UnauthorizedError
+    from sqlalchemy.exc import ArgumentError
+
+    message = f"Iceberg: {_first_line(exc)}"
+    causes = [exc, exc.__cause__]
+    if any(isinstance(c, ArgumentError | ImportError) for c in causes):  # an unknown database, or its driver missing
+        return SchemaError("IcebergCatalogInvalid", message, transient=False)
+    if any(isinstance(c, ForbiddenError | UnauthorizedError) for c in causes):
+        return SchemaError("IcebergRefused", message, transient=False)
+    return SchemaError("IcebergUnreachable", message)
 
 
 def _first_line(exc: BaseException) -> str:

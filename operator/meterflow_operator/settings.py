@@ -52,6 +52,11 @@ class Settings:
     max_retry_seconds: float = 120.0
     """Longest delay of the retry backoff."""
 
+    blocked_retry_seconds: float = 600.0
+    """How long a pipeline blocked by a cause only a person can fix (a migration edited after it was
+    applied, a Secret without the key, credentials ClickHouse or the catalog refuse) waits before the
+    resync timer tries its schema again: no hot retry. A change of the spec reconciles at once."""
+
     default_backoff: float = 10.0
     """kopf's delay before retrying a handler after an unexpected exception."""
 
@@ -106,8 +111,14 @@ class Settings:
             )
         if not 0 <= self.metrics_port <= 65535:
             raise ValueError(f"{PREFIX}METRICS_PORT={self.metrics_port} is not a port (0 turns the metrics off)")
-        if self.resync_seconds <= 0 or self.retry_seconds <= 0 or self.max_workers < 1 or self.batch_history < 1:
-            raise ValueError(f"{PREFIX}RESYNC_SECONDS, RETRY_SECONDS, MAX_WORKERS and BATCH_HISTORY must be positive")
+        if (
+            self.resync_seconds <= 0 or self.retry_seconds <= 0 or self.blocked_retry_seconds <= 0
+            or self.max_workers < 1 or self.batch_history < 1
+        ):  # fmt: skip
+            raise ValueError(
+                f"{PREFIX}RESYNC_SECONDS, RETRY_SECONDS, BLOCKED_RETRY_SECONDS, MAX_WORKERS and BATCH_HISTORY "
+                "must be positive"
+            )
         if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "mqtts://")):
             raise ValueError(f"{PREFIX}MQTT_URL={self.mqtt_url!r} must be mqtt://host:port or mqtts://host:port")
         if not self.state_uri.startswith(("s3://", "s3a://", "gs://", "abfs://", "hdfs://", "file://")):

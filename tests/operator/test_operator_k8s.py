@@ -19,6 +19,8 @@ from operator_support import EXAMPLES, Cluster, example, schema_exists, sinks_in
 from meterflow.spec import parse_manifest
 from meterflow.spec.names import names_for
 from meterflow.spec.topics import topic_plan
+from meterflow_clickhouse.client import session
+from meterflow_clickhouse.migrate import apply_migrations, migrations
 from tests.k8s.kopf_process import KopfProcess
 from tests.k8s.wait import until
 
@@ -275,6 +277,38 @@ def test_missing_secret_then_unreachable_then_ready(cluster: Cluster, operator: 
     assert dsn not in config_map["data"]["pipeline.yaml"]  # the credentials never leave the Secret
     warnings = {e["reason"] for e in cluster.events() if e["type"] == "Warning"}
     assert {"SecretNotFound", "ClickHouseUnreachable"} <= warnings
+
+
+def test_an_edited_migration_blocks_the_schema_without_hot_retries(
+    cluster: Cluster, start_operator: Any, tmp_path: Path
+) -> None:
+    sinks = sinks_in(tmp_path)
+    manifest = example("water-meters", cluster.namespace, sinks)
+    dsn, database = sinks["clickhouse"]["dsn"], names_for(parse_manifest(manifest)).clickhouse_database
+    apply_migrations(dsn, database)
+    shipped = next(m for m in migrations() if m.version == 1)
+
+    def record_checksum(checksum: str) -> None:  # the newest row of a version wins (ReplacingMergeTree)
+        with session(dsn) as client:
+            client.insert(f"{database}.schema_migrations", [[1, shipped.name, checksum]],
+                          column_names=["version", "name", "checksum"])  # fmt: skip
+
+    record_checksum("applied-in-another-form")
+    start_operator(METERFLOW_OPERATOR_BLOCKED_RETRY_SECONDS="4")
+    cluster.apply(manifest)
+    blocked = cluster.wait_condition("water-meters", "SchemaReady", "False", "MigrationChanged")
+    assert blocked["message"] == (
+        f"ClickHouse: migration 0001_speed_layer.sql changed after it was applied to {database}; "
+        "add a new migration instead of editing an applied one"
+    )
+    # kopf is done with the spec (no backoff loop): it stored the configuration it handled
+    until(lambda: (cluster.pipeline("water-meters") or {})["metadata"].get("annotations", {})
+          .get("meterflow.io/last-handled-configuration"), what="kopf to finish the spec")  # fmt: skip
+    until(lambda: "MigrationChanged" in {e["reason"] for e in cluster.events() if e["type"] == "Warning"},
+          what="the Warning Event")  # fmt: skip
+
+    record_checksum(shipped.checksum)  # the person's fix; the timer tries again blocked_retry_seconds later
+    cluster.wait_condition("water-meters", "SchemaReady", "True", timeout=60)
 
 
 def test_a_bad_object_does_not_crash_the_operator(cluster: Cluster, operator: KopfProcess, tmp_path: Path) -> None:
