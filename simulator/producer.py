@@ -18,12 +18,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from meterflow import kafka_clients
 from simulator.errors import SimulatorError
 from simulator.pacing import Pacer
 from simulator.record import Record, recorded_value
@@ -70,9 +70,9 @@ class Sender:
         self._record: IO[str] | None = None
         self._failure: BaseException | None = None
         try:
-            self.producer = KafkaProducer(
-                bootstrap_servers=bootstrap,
-                client_id="meterflow-simulator",
+            self.producer = kafka_clients.producer(
+                bootstrap,
+                "simulator",
                 acks=1,
                 enable_idempotence=False,
                 linger_ms=LINGER_MS,

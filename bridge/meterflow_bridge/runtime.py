@@ -37,12 +37,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from meterflow import kafka_clients
 from meterflow.deadletter import DeadLetterSource, MqttReason, dead_letter
 from meterflow.errors import MeterflowError
 from meterflow.spec.durations import to_millis
@@ -145,10 +146,10 @@ class Bridge:
         self._draining = False
         self._refused: str | None = None
         fields = max(1, len(source.payload.fields))
-        self.producer = Producer(
+        self.producer = kafka_clients.native_producer(
+            bootstrap,
+            f"bridge-{pipeline.name}",
             {
-                "bootstrap.servers": bootstrap,
-                "client.id": f"meterflow-bridge-{pipeline.name}",
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": LINGER_MS,
@@ -156,7 +157,7 @@ class Bridge:
                 "queue.buffering.max.messages": max(100_000, 2 * source.max_inflight * fields),
                 "message.max.bytes": MAX_RECORD_BYTES + 10_000,
                 "error_cb": self._kafka_error,
-            }
+            },
         )
         self.client = self._client(password)
 

@@ -40,8 +40,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from meterflow import kafka_clients
 from meterflow_clickhouse.client import HeldSession
 from meterflow_clickhouse.observe import SinkMetrics
 
@@ -152,11 +153,11 @@ class ServingSink:
         self._committed: dict[tuple[str, int], int] = {}
         self._warned: dict[str, float] = {}
         self._commit_in_flight = False
-        self._consumer = Consumer(
+        self._consumer = kafka_clients.native_consumer(
+            bootstrap,
+            f"{group_id}-sink",
+            group_id,
             {
-                "bootstrap.servers": bootstrap,
-                "group.id": group_id,
-                "client.id": f"{group_id}-sink",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
@@ -167,7 +168,7 @@ class ServingSink:
                 "error_cb": self._kafka_error,
                 "on_commit": self._on_commit,
                 "log_level": 2,
-            }
+            },
         )
         self._consumer.subscribe(list(routes))
         self.observer = observer

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from meterflow import kafka_clients
 from meterflow.reading import UNKNOWN
 
 ENRICHMENT = ("meter_type", "suburb", "postcode", "usage_type")
@@ -29,11 +30,11 @@ Latest = dict[str, tuple[int, dict[str, str] | None]]
 
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 20.0) -> Latest:
     """The newest record per key of ``topic``, read to the end offsets."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        client_id="meterflow-batch-meters",
+    consumer = kafka_clients.consumer(
+        bootstrap,
+        "batch-meters",
         enable_auto_commit=False,
         group_id=None,
         allow_auto_create_topics=False,  # a missing topic stays missing (the stack creates it compacted)

@@ -40,6 +40,7 @@ from flink_jobs.streaming.job import RESTART_ATTEMPTS, RESTART_WINDOW, job_confi
 from flink_jobs.streaming.observe import RunMetrics
 from flink_jobs.streaming.plan import KafkaEndpoint, job_plan
 from flink_jobs.streaming.restore import checkpoint_id, drained_root, latest_restore_point, prune, savepoint_root
+from meterflow import kafka_clients
 from meterflow.errors import MeterflowError, SpecError, StackError
 from meterflow.metrics import CLUSTER_PORT
 from meterflow.paths import pipeline_state
@@ -146,8 +147,6 @@ def reset(pipeline: MeterPipeline) -> PipelineNames:
 
 def publish_meter_file(pipeline: MeterPipeline, bootstrap: str) -> int:
     """Load ``spec.meters.file`` (CSV with a header row) into the compacted meters topic."""
-    from kafka import KafkaProducer
-
     path = Path(pipeline.spec.meters.file or "")
     try:
         with path.open(newline="") as handle:
@@ -155,7 +154,7 @@ def publish_meter_file(pipeline: MeterPipeline, bootstrap: str) -> int:
     except OSError as exc:
         raise SpecError(f"spec.meters.file {path}: cannot read it ({exc.strerror})") from None
     topic = names_for(pipeline).topics.meters
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    producer = kafka_clients.producer(bootstrap, "meters", linger_ms=20)
     sent = 0
     for row in rows:
         if len(row) < 5 or not row[0].strip():
@@ -438,12 +437,10 @@ class _IdleProbe:
 
     def _connect(self) -> None:
         """The clients, made when first needed (the broker may be away when the run starts)."""
-        from kafka import KafkaAdminClient, KafkaConsumer
-
         if self._admin is None:
-            self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="meterflow-idle-probe")
+            self._admin = kafka_clients.admin(self._bootstrap, "idle-probe")
         if self._consumer is None:
-            self._consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, client_id="meterflow-idle-probe")
+            self._consumer = kafka_clients.consumer(self._bootstrap, "idle-probe")
 
     def close(self) -> None:
         for client in (self._admin, self._consumer):

@@ -87,12 +87,11 @@ def _command(pipeline: MeterPipeline, alert_id: str, action: str, by: str) -> tu
     meter, rule, state = found[0]
     if state != "OPEN":
         raise MeterflowError(f"alert {alert_id} ({rule} on {meter}) is already resolved; there is nothing to {action}")
-    from kafka import KafkaProducer
-
+    from meterflow import kafka_clients
     from meterflow.stack.local import bootstrap_for
 
     command = {"meter_id": meter, "alert_id": alert_id, "action": action, "by": by, "at_ms": int(time.time() * 1000)}
-    producer = KafkaProducer(bootstrap_servers=bootstrap_for(pipeline), acks="all")
+    producer = kafka_clients.producer(bootstrap_for(pipeline), "alert-commands", acks="all")
     try:
         producer.send(names_for(pipeline).topics.alert_commands, key=meter.encode(), value=json.dumps(command).encode())
         producer.flush(timeout=30)

@@ -174,11 +174,13 @@ def _latest_exception(web_ui: str, job_id: str) -> str | None:
 
 def _kafka(pipeline: MeterPipeline, bootstrap: str, facts: Facts) -> None:
     """What waits for the job in <name>.readings, since when, and when the newest reading arrived."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
+
+    from meterflow import kafka_clients
 
     names = names_for(pipeline)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="meterflow-status", enable_auto_commit=False)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meterflow-status")
+    consumer = kafka_clients.consumer(bootstrap, "status", enable_auto_commit=False)
+    admin = kafka_clients.admin(bootstrap, "status")
     try:
         topic = names.topics.readings
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]

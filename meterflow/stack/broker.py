@@ -249,15 +249,13 @@ class EmbeddedBroker:
 
 def probe(bootstrap: str, timeout_s: float = 3.0) -> list[str] | None:
     """Ask the broker for cluster metadata; the topic names, or None when it does not answer."""
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    from meterflow import kafka_clients
+
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            request_timeout_ms=int(timeout_s * 1000),
-            bootstrap_timeout_ms=int(timeout_s * 1000),
-            client_id="meterflow-probe",
+        admin = kafka_clients.admin(
+            bootstrap, "probe", request_timeout_ms=int(timeout_s * 1000), bootstrap_timeout_ms=int(timeout_s * 1000)
         )
     except (KafkaError, OSError, ValueError):
         return None

@@ -9,17 +9,17 @@ import contextlib
 import time
 from collections.abc import Sequence
 
-from kafka import KafkaAdminClient
 from kafka.admin import NewPartitions, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from meterflow import kafka_clients
 from meterflow.errors import MeterflowError
 from meterflow.spec.topics import TopicPlan
 
 
 def ensure_topics(bootstrap: str, plans: list[TopicPlan]) -> list[str]:
     """Create missing topics and grow short ones; return the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meterflow-admin")
+    admin = kafka_clients.admin(bootstrap, "admin")
     try:
         existing = set(admin.list_topics())
         missing = [p for p in plans if p.name not in existing]
@@ -47,7 +47,7 @@ def delete_topics(bootstrap: str, names: list[str], groups: Sequence[str] = (), 
     Deletion is asynchronous in Kafka: returning before the topics vanish would let a following
     ``ensure_topics`` see them and skip creating them. Returns the topics deleted.
     """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="meterflow-admin")
+    admin = kafka_clients.admin(bootstrap, "admin")
     try:
         existing = set(admin.list_topics())
         present = [n for n in names if n in existing]
