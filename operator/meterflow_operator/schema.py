@@ -13,7 +13,8 @@ condition reason it maps to, and whether waiting can fix it:
 * blocked — only a person can fix it, so no hot retry: SecretKeyNotFound, ClickHouseDsnInvalid
   (a value that is no ClickHouse DSN), MigrationChanged (an applied migration was edited: ship a
   new one), ClickHouseRefused (credentials or permissions), IcebergCatalogInvalid (an unknown
-  database kind or its driver missing), IcebergRefused.
+  database kind or its driver missing). The SQL catalog reports refused credentials like a lost
+  connection (SQLAlchemy's OperationalError), so they stay IcebergUnreachable.
 
 Called by :mod:`meterflow_operator.reconcile`.
 """
@@ -181,15 +182,12 @@ def clickhouse_failure(exc: Exception) -> SchemaError:
 
 def iceberg_failure(exc: Exception) -> SchemaError:
     """What an Iceberg catalog failure means for the pipeline: blocked (a person must act) or transient."""
-    from pyiceberg.exceptions import ForbiddenError, UnauthorizedError
     from sqlalchemy.exc import ArgumentError
 
     message = f"Iceberg: {_first_line(exc)}"
     causes = [exc, exc.__cause__]
     if any(isinstance(c, ArgumentError | ImportError) for c in causes):  # an unknown database, or its driver missing
         return SchemaError("IcebergCatalogInvalid", message, transient=False)
-    if any(isinstance(c, ForbiddenError | UnauthorizedError) for c in causes):
-        return SchemaError("IcebergRefused", message, transient=False)
     return SchemaError("IcebergUnreachable", message)
 
 
