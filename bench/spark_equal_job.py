@@ -10,7 +10,7 @@ the earliest offset with ``Trigger.AvailableNow`` and
   non-string JSON token could have produced, a NaN/infinite value, content after the object) is
   classified exactly by a second ``from_json`` into VARIANT fields (``schema_of_variant`` names
   each token's type). ``CASE WHEN`` evaluates that branch only for such records. Reasons are
-  meterflow's (bad_json, missing_field, wrong_type, bad_timestamp, not_finite,
+  meterflow's (bad_json, missing_field, missing_value, wrong_type, bad_timestamp, not_finite,
   unknown_measurement, unit_mismatch, out_of_range); dead letters go to a Kafka topic with the
   reason, a detail and the original payload;
 * **ingest query**: de-duplicates (first of equal meter, measurement, series, event time wins)
@@ -160,6 +160,10 @@ def contract_problem_sql(spec: dict[str, Any]) -> tuple[str, str]:
     reasons, details = [], []
     for field in CONTRACT_FIELDS:
         empty = f"t.{field} IS NULL" if field == "value" else f"coalesce(t.{field}, '') = ''"
+        if field == "value":  # a JSON null (VOID), not an absent field: the reading names no value
+            null = "t.value IS NULL AND schema_of_variant(from_json(payload, 'value VARIANT').value) = 'VOID'"
+            reasons.append(f"WHEN {null} THEN 'missing_value'")
+            details.append(f"WHEN {null} THEN 'value is null: the reading carries no value'")
         reasons.append(f"WHEN {empty} THEN 'missing_field'")
         details.append(f"WHEN {empty} THEN {quote(field + ' is missing or null')}")
     reasons.append("WHEN isnan(t.value) OR abs(t.value) = CAST('Infinity' AS DOUBLE) THEN 'not_finite'")

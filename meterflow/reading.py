@@ -24,6 +24,8 @@ class DlqReason(str, Enum):
     bad_encoding = "bad_encoding"
     bad_json = "bad_json"
     missing_field = "missing_field"
+    missing_value = "missing_value"
+    """``"value": null``: the reading names no value (a meter's gap, a replayed file's empty cell)."""
     wrong_type = "wrong_type"
     bad_timestamp = "bad_timestamp"
     not_finite = "not_finite"

@@ -33,8 +33,9 @@ class Encoder:
         self._tails: dict[tuple[str, str, str], str] = {}
         self._stamps: dict[tuple[int, int], str] = {}
 
-    def payload(self, meter_id: str, stamp: str, measurement: MeasurementSpec, value: float) -> bytes:
-        """The JSON of one reading of ``measurement`` (``stamp`` already formatted)."""
+    def payload(self, meter_id: str, stamp: str, measurement: MeasurementSpec, value: float | str | None) -> bytes:
+        """The JSON of one reading of ``measurement`` (``stamp`` already formatted); a replayed
+        cell that holds no number is written as it is (``null``, or a string) for the job to judge."""
         head = self._heads.get(meter_id)
         if head is None:
             head = self._heads[meter_id] = '{"meter_id":' + json.dumps(meter_id) + ',"timestamp":'
@@ -50,7 +51,8 @@ class Encoder:
                 + json.dumps(measurement.unit)
                 + ',"value":'
             )
-        return (head + '"' + stamp + '"' + tail + repr(value) + "}").encode()
+        text = repr(value) if isinstance(value, float | int) else json.dumps(value)
+        return (head + '"' + stamp + '"' + tail + text + "}").encode()
 
     def stamp(self, millis: int, offset: int = 0) -> str:
         """``millis`` since the epoch as ISO 8601 with offset ``OFFSETS[offset]``."""

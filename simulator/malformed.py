@@ -153,6 +153,7 @@ LONG_METER_ID = 160
 VARIANTS: tuple[tuple[str, DlqReason, Callable[[Base], str | None]], ...] = (
     ("truncated", DlqReason.bad_json, lambda b: _dump(b.fields())[:-6]),
     ("no_value", DlqReason.missing_field, lambda b: _without(b, "value")),
+    ("null_value", DlqReason.missing_value, lambda b: _with(b, value=None)),
     ("value_string", DlqReason.wrong_type, lambda b: _with(b, value=repr(b.value))),
     ("no_offset", DlqReason.bad_timestamp, _no_offset),
     ("nan", DlqReason.not_finite, lambda b: _with(b, value=float("nan"))),
@@ -180,7 +181,6 @@ VARIANTS: tuple[tuple[str, DlqReason, Callable[[Base], str | None]], ...] = (
     ("unit_number", DlqReason.wrong_type, lambda b: _with(b, unit=1)),
     ("unknown_name", DlqReason.unknown_measurement, _unknown_name),
     ("null_unit", DlqReason.missing_field, lambda b: _with(b, unit=None)),
-    ("null_value", DlqReason.missing_field, lambda b: _with(b, value=None)),
 )
 
 

@@ -252,9 +252,12 @@ def replay(
     t = job.tally
     skipped = sum(t.skipped.values())
     reasons = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(t.skipped.items()))
+    unreadable = sum(t.unreadable.values())
+    kinds = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(t.unreadable.items()))
+    for_the_dlq = f" ({unreadable:,} with no number, for the job to dead-letter: {kinds})" if unreadable else ""
     typer.echo(
         f"replayed {dataset.value} {path.name} into {topic}: {t.rows:,} rows read, {t.filtered:,} filtered, "
-        f"{t.limited:,} beyond --limit, {t.replayed:,} replayed as {stats.records:,} readings "
+        f"{t.limited:,} beyond --limit, {t.replayed:,} replayed as {stats.records:,} readings{for_the_dlq} "
         f"({job.readings_per_row} per row), {skipped:,} rows skipped{f' ({reasons})' if reasons else ''}; "
         f"{stats.seconds:.1f} s, {stats.per_second:,.0f} readings/s"
     )

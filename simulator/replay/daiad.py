@@ -20,7 +20,7 @@ from simulator.replay.source import (
     WRONG_COLUMNS,
     RawRow,
     Tally,
-    number,
+    cell,
     table,
 )
 
@@ -73,7 +73,7 @@ def rows(path: Path, tally: Tally) -> Iterator[RawRow]:
     first = next(lines, None)
     if first is None:
         return
-    if not isinstance(number(first[2] if len(first) > 2 else ""), float):
+    if not isinstance(cell(first[2] if len(first) > 2 else ""), float):
         first = None  # a header (user.key;datetime;meter.reading;diff or V1;V2;V3;V4)
     for row in lines if first is None else _chain(first, lines):
         tally.rows += 1
@@ -88,11 +88,7 @@ def rows(path: Path, tally: Tally) -> Iterator[RawRow]:
         if local is None:
             tally.skip(UNPARSEABLE_DATE)
             continue
-        value = number(row[2])
-        if isinstance(value, str):
-            tally.skip(value)
-            continue
-        yield RawRow(meter, local, (value,))
+        yield RawRow(meter, local, (cell(row[2]),))
 
 
 def _chain(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from meterflow.spec.model import MeasurementSpec, MeterPipeline
 from simulator.errors import SimulatorError
-from simulator.replay.source import UNPARSEABLE_DATE, Needed, RawRow, Tally, data_rows, declared, number
+from simulator.replay.source import UNPARSEABLE_DATE, Cell, Needed, RawRow, Tally, cell, data_rows, declared
 
 NAME = "keti"
 ZONE = "UTC"
@@ -75,10 +75,10 @@ def rows(path: Path, tally: Tally) -> Iterator[RawRow]:
         if local.tzinfo is not None:
             tally.skip(UNPARSEABLE_DATE)
             continue
-        values = [number(cell) for cell in row[1:]]
-        bad = next((v for v in values if isinstance(v, str)), None)
-        if bad is not None:
-            tally.skip(str(bad))
-            continue
-        co2, humidity, light, pir, temperature = (float(v) for v in values)
-        yield RawRow(meter, local, (co2, humidity, light, 1.0 if pir > 0 else 0.0, temperature))
+        co2, humidity, light, pir, temperature = (cell(text) for text in row[1:])
+        yield RawRow(meter, local, (co2, humidity, light, _motion(pir), temperature))
+
+
+def _motion(pir: Cell) -> Cell:
+    """1 when the PIR sensor saw movement in the minute, else 0; an unreadable cell is sent as it is."""
+    return (1.0 if pir > 0 else 0.0) if isinstance(pir, float) else pir

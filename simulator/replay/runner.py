@@ -26,7 +26,7 @@ from simulator.errors import SimulatorError
 from simulator.record import Record
 from simulator.replay import Dataset, module_for
 from simulator.replay.localtime import LocalTimes
-from simulator.replay.source import NONEXISTENT_TIME, RawRow, Tally
+from simulator.replay.source import NONEXISTENT_TIME, Cell, RawRow, Tally, unreadable_reason
 
 REPLAY_KIND = "replay"
 _MILLI = timedelta(milliseconds=1)
@@ -47,7 +47,7 @@ class _Row:
     millis: int
     moment: datetime
     meter_id: str
-    values: tuple[float, ...]
+    values: tuple[Cell, ...]
 
 
 class Replay:
@@ -108,5 +108,7 @@ class Replay:
             key = row.meter_id.encode()
             for spec, value in zip(specs, row.values, strict=True):
                 tally.readings += 1
+                if not isinstance(value, float) and (reason := unreadable_reason(value)) is not None:
+                    tally.unreadable[reason] += 1  # sent all the same: the job dead-letters it with its reason
                 yield Record(key, encoder.payload(row.meter_id, stamp, spec, value), REPLAY_KIND, row.millis)
         tally.limited = tally.rows - tally.filtered - sum(tally.skipped.values()) - tally.replayed

@@ -2,8 +2,11 @@
 
 A data set module (:mod:`.daiad`, :mod:`.keti`, :mod:`.uci`) turns its files into
 :class:`RawRow` values (meter, naive local time, one value per emitted measurement) and counts
-the rows it cannot use in a :class:`Tally` under a reason. :mod:`simulator.replay.runner` does
-the rest (offsets, date filter, order, limit, encoding).
+the rows it cannot use (no time, no meter, the wrong number of columns) in a :class:`Tally` under
+a reason. A cell it cannot read is no reason to drop its row's good values: it is sent as what it
+is (:func:`cell`), and the job dead-letters that one reading with its reason, so every value of
+the file is counted. :mod:`simulator.replay.runner` does the rest (offsets, date filter, order,
+limit, encoding).
 """
 
 from __future__ import annotations
@@ -30,13 +33,19 @@ WRONG_COLUMNS = "wrong number of columns"
 NO_METER = "no meter id"
 
 
+Cell = float | str | None
+"""A value of a row: a finite number; None for an empty or ``?`` cell (sent as ``"value": null``,
+dead-lettered by the job as ``missing_value``); or the text of a cell that is no finite number
+(sent as a JSON string, dead-lettered as ``wrong_type`` with the text in the payload)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RawRow:
     """One usable data row: meter, local wall-clock time, values in the data set's measurement order."""
 
     meter_id: str
     local: datetime
-    values: tuple[float, ...]
+    values: tuple[Cell, ...]
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ class Tally:
     replayed: int = 0
     readings: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    unreadable: Counter[str] = field(default_factory=Counter)
+    """Values sent for the job to dead-letter, per reason (``missing value``, ``not a number``)."""
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
@@ -99,16 +110,23 @@ def data_rows(path: Path, delimiter: str, header: tuple[str, ...], tally: Tally)
         yield row
 
 
-def number(text: str) -> float | str:
-    """The finite float in ``text``, or the skip reason."""
+def cell(text: str) -> Cell:
+    """The value of one cell (see :data:`Cell`)."""
     text = text.strip()
     if not text or text == "?":
-        return MISSING_VALUE
+        return None
     try:
         value = float(text)
     except ValueError:
-        return NOT_A_NUMBER
-    return value if math.isfinite(value) else NOT_A_NUMBER
+        return text
+    return value if math.isfinite(value) else text
+
+
+def unreadable_reason(value: Cell) -> str | None:
+    """The tally reason of a cell sent for the job to dead-letter; None for a number."""
+    if value is None:
+        return MISSING_VALUE
+    return NOT_A_NUMBER if isinstance(value, str) else None
 
 
 def declared(pipeline: MeterPipeline, dataset: str, needed: tuple[Needed, ...], source: str) -> list[MeasurementSpec]:

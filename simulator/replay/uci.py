@@ -14,7 +14,7 @@ from pathlib import Path
 
 from meterflow.spec.model import MeasurementSpec, MeterPipeline
 from simulator.errors import SimulatorError
-from simulator.replay.source import UNPARSEABLE_DATE, Needed, RawRow, Tally, data_rows, declared, number
+from simulator.replay.source import UNPARSEABLE_DATE, Needed, RawRow, Tally, cell, data_rows, declared
 
 NAME = "uci-power"
 ZONE = "Europe/Paris"
@@ -67,9 +67,4 @@ def rows(path: Path, tally: Tally) -> Iterator[RawRow]:
         except ValueError:
             tally.skip(UNPARSEABLE_DATE)
             continue
-        values = [number(cell) for cell in row[2:]]
-        bad = next((v for v in values if isinstance(v, str)), None)
-        if bad is not None:
-            tally.skip(str(bad))
-            continue
-        yield RawRow(METER_ID, local, tuple(float(v) for v in values))
+        yield RawRow(METER_ID, local, tuple(cell(text) for text in row[2:]))

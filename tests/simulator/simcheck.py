@@ -51,8 +51,10 @@ def classify(data: bytes, pipeline: MeterPipeline, arrival: datetime | None = No
     value = obj.get("value")
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
         return "wrong_type"
-    if value is None or any(obj.get(name) in (None, "") for name in FIELDS):
+    if any(obj.get(name) in (None, "") for name in FIELDS if name != "value"):
         return "missing_field"
+    if value is None:
+        return "missing_value" if "value" in obj else "missing_field"
     value = float(value)
     if not math.isfinite(value):
         return "not_finite"

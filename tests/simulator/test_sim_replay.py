@@ -110,22 +110,24 @@ def test_daiad_rows_it_cannot_use_are_counted_by_reason(tmp_path: Path) -> None:
         gz=True,
     )
     job, payloads = replayed("water-meters", Dataset.daiad, path)
+    head = '{"meter_id":"m1","timestamp":"2016-03-01T0'
+    tail = ':00.000+01:00","measurement_type":"Pulse1_Total","series":"T1","unit":"L","value":'
     assert payloads == [
-        '{"meter_id":"m2","timestamp":"2016-03-01T00:30:00.000+01:00","measurement_type":"Pulse1_Total",'
-        '"series":"T1","unit":"L","value":5.0}',
-        '{"meter_id":"m1","timestamp":"2016-03-01T01:00:00.000+01:00","measurement_type":"Pulse1_Total",'
-        '"series":"T1","unit":"L","value":100.0}',
+        '{"meter_id":"m2","timestamp":"2016-03-01T00:30' + tail + "5.0}",
+        head + "1:00" + tail + "100.0}",
+        head + "2:00" + tail + "null}",  # an empty cell: the job dead-letters it (missing_value)
+        head + "4:00" + tail + '"abc"}',  # text: the job dead-letters it (wrong_type), the text kept
+        head + "7:00" + tail + '"nan"}',
     ]
     t = job.tally
-    assert (t.rows, t.filtered, t.limited, t.replayed, t.readings) == (9, 0, 0, 2, 2)
+    assert (t.rows, t.filtered, t.limited, t.replayed, t.readings) == (9, 0, 0, 5, 5)
     assert t.skipped == {
-        "missing value": 1,
         "unparseable date": 1,
-        "not a number": 2,
         "wrong number of columns": 1,
         "no meter id": 1,
         "nonexistent local time (DST gap)": 1,
     }
+    assert t.unreadable == {"missing value": 1, "not a number": 2}
 
 
 def test_keti_rooms_are_merged_in_time_order_and_pir_becomes_motion(tmp_path: Path) -> None:
@@ -145,9 +147,13 @@ def test_keti_rooms_are_merged_in_time_order_and_pir_becomes_motion(tmp_path: Pa
         ("room_413", "2013-08-24T10:00:00.000Z"),  # the files write UTC
         ("room_415", "2013-08-24T10:01:00.000Z"),
         ("room_413", "2013-08-24T10:02:00.000Z"),
+        ("room_415", "2013-08-24T10:03:00.000Z"),
+        ("room_415", "2013-08-24T10:05:00.000Z"),
     ]
     motion = [json.loads(p)["value"] for p in payloads if '"motion"' in p]
-    assert motion == [0.0, 1.0, 1.0]
+    assert motion == [0.0, 1.0, 1.0, 0.0, None]  # 10:05's pir is "?": sent as null, for the job to dead-letter
+    co2 = [json.loads(p)["value"] for p in payloads if '"co2"' in p]
+    assert co2 == [500.0, 400.0, 501.0, "x", 400.0]  # the row of the bad co2 keeps its four good values
     assert [json.loads(p)["measurement_type"] for p in payloads[:5]] == [
         "co2",
         "humidity",
@@ -155,8 +161,9 @@ def test_keti_rooms_are_merged_in_time_order_and_pir_becomes_motion(tmp_path: Pa
         "motion",
         "temperature",
     ]
-    assert (job.tally.rows, job.tally.replayed, job.tally.readings) == (6, 3, 15)
-    assert job.tally.skipped == {"not a number": 1, "unparseable date": 1, "missing value": 1}
+    assert (job.tally.rows, job.tally.replayed, job.tally.readings) == (6, 5, 25)
+    assert job.tally.skipped == {"unparseable date": 1}
+    assert job.tally.unreadable == {"not a number": 1, "missing value": 1}
 
 
 def test_uci_dates_filter_and_limit(tmp_path: Path) -> None:
@@ -184,8 +191,10 @@ def test_uci_dates_filter_and_limit(tmp_path: Path) -> None:
     assert t.skipped == {}
     job, payloads = replayed("household-power", Dataset.uci_power, path, Window(date(2006, 12, 17), date(2006, 12, 17)))
     t = job.tally
-    assert (t.rows, t.filtered, t.limited, t.replayed, t.readings) == (10, 6, 0, 3, 21) == (10, 6, 0, 3, len(payloads))
-    assert t.skipped == {"missing value": 1}
+    assert (t.rows, t.filtered, t.limited, t.replayed, t.readings) == (10, 6, 0, 4, 28) == (10, 6, 0, 4, len(payloads))
+    assert t.skipped == {}
+    assert t.unreadable == {"missing value": 7}  # the "?" row: seven nulls, each dead-lettered by the job
+    assert {json.loads(p)["value"] for p in payloads[-7:]} == {None}
 
 
 def end_offsets(bootstrap: str, topic: str) -> int:

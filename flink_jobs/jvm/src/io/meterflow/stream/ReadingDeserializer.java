@@ -16,7 +16,7 @@ import org.apache.flink.util.Collector;
  * must be its unit, the value must lie in its [min, max], the meter id must be at most
  * {@code max_meter_id_chars} long, and the event time must lie between {@code max_reading_age_ms}
  * before and {@code max_clock_skew_ms} after the record's arrival. Anything else becomes a bounded
- * {@link DeadLetter} with a reason: bad_encoding, bad_json, missing_field, wrong_type,
+ * {@link DeadLetter} with a reason: bad_encoding, bad_json, missing_field, missing_value, wrong_type,
  * bad_timestamp, not_finite, unknown_measurement, unit_mismatch, out_of_range, bad_meter_id,
  * future_timestamp, too_old.
  */

@@ -14,6 +14,7 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.json.JsonRead
  * Single-pass parsing of the reading contract (DESIGN.md) from a Kafka record's bytes.
  *
  * <p>Reason codes match {@code meterflow/reading.py}: bad_encoding, bad_json, missing_field,
+ * missing_value (a {@code "value": null}: the meter, or a replayed file's empty cell, had no value),
  * wrong_type, bad_timestamp, not_finite. Jackson reads the UTF-8 bytes directly (no String of the
  * whole payload is made); a payload that is not UTF-8 is {@code bad_encoding}, so distinct bad
  * meter ids never merge into one replacement character.
@@ -32,13 +33,14 @@ final class ReadingParser {
         String unit;
         double value;
         boolean hasValue;
+        boolean valueNull;
         long eventTime;
         String error;
         String detail;
 
         void reset() {
             meterId = timestamp = measurementType = series = unit = error = detail = null;
-            hasValue = false;
+            hasValue = valueNull = false;
             value = 0.0;
             eventTime = Timestamps.INVALID;
         }
@@ -100,8 +102,10 @@ final class ReadingParser {
                         if (token == JsonToken.VALUE_NUMBER_INT || token == JsonToken.VALUE_NUMBER_FLOAT) {
                             r.value = p.getDoubleValue();
                             r.hasValue = true;
+                            r.valueNull = false;
                         } else if (token == JsonToken.VALUE_NULL) {
                             r.hasValue = false;
+                            r.valueNull = true;
                         } else {
                             return r.fail("wrong_type", "value must be a number, got " + describe(p, token));
                         }
@@ -127,6 +131,9 @@ final class ReadingParser {
                         : empty(r.unit) ? "unit"
                         : !r.hasValue ? "value"
                         : null;
+        if ("value".equals(missing) && r.valueNull) {
+            return r.fail("missing_value", "value is null: the reading carries no value");
+        }
         if (missing != null) {
             return r.fail("missing_field", missing + " is missing or null");
         }

@@ -50,7 +50,12 @@ class ReadingParserTest {
         rejects("bad_json", "[1,2]");
         rejects("bad_json", "{\"meter_id\":\"M1\"} trailing");
         rejects("missing_field", "{\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + ",\"value\":1}");
-        rejects("missing_field", "{\"meter_id\":\"M1\",\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + ",\"value\":null}");
+        rejects("missing_field", "{\"meter_id\":\"M1\",\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + "}");
+        rejects("missing_value", "{\"meter_id\":\"M1\",\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + ",\"value\":null}");
+        // a missing meter id counts first, as for every other field
+        rejects("missing_field", "{\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + ",\"value\":null}");
+        // the last value token decides
+        rejects("missing_value", "{\"meter_id\":\"M1\",\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + ",\"value\":1,\"value\":null}");
         rejects("wrong_type", "{\"meter_id\":{\"x\":1},\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + ",\"value\":1}");
         rejects("wrong_type", "{\"meter_id\":\"M1\",\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + ",\"value\":\"12\"}");
         rejects("not_finite", "{\"meter_id\":\"M1\",\"timestamp\":\"2024-05-01T00:00:00Z\"" + tail + ",\"value\":NaN}");
