@@ -6,6 +6,10 @@ seconds). Room 554's CO2 is above 1,500 ppm from 00:16 to 00:35 in the file: 17:
 from the file, read as UTC and converted to America/Los_Angeles (the smart-building time zone).
 The data end at 11:23 PDT on 31 August: the rest of that day is the end of the data set, not a
 silent room.
+
+Room 413's rows of the same days are replayed too, from a copy of the real file in which some
+cells are emptied (the real files have none): each such cell must be one dead letter
+(``missing_value``) while the rest of its row is served.
 """
 
 from __future__ import annotations
@@ -29,21 +33,37 @@ ROOM = "room_554"
 CO2_LIMIT = 1500.0  # the smart-building HIGH_CO2 rule
 
 
-def raw_room(shared_data: Path) -> pd.DataFrame:
-    """Room 554's rows of the replayed Pacific days, with their instant and their Pacific day."""
-    frame = pd.read_csv(shared_data / "keti-building" / "554.csv.gz", parse_dates=["timestamp"])
+GAPPY_ROOM = "room_413"
+EMPTIED = {"co2": ("", 401), "temperature": ("?", 577)}
+"""Cells emptied in room 413's copy: the column, what is written instead, and every how many rows."""
+
+
+def raw_room(shared_data: Path, number: int = 554) -> pd.DataFrame:
+    """A room's rows of the replayed Pacific days, with their instant and their Pacific day."""
+    frame = pd.read_csv(shared_data / "keti-building" / f"{number}.csv.gz", parse_dates=["timestamp"])
     frame["instant"] = frame["timestamp"].dt.tz_localize("UTC")
     frame["day"] = frame["instant"].dt.tz_convert(ZONE).dt.date
     return frame[(frame["day"] >= date.fromisoformat(FIRST)) & (frame["day"] <= date.fromisoformat(LAST))]
 
 
+def emptied_copy(shared_data: Path, folder: Path) -> Path:
+    """Room 413's file with the cells of :data:`EMPTIED` blanked (every other cell as it was)."""
+    frame = pd.read_csv(shared_data / "keti-building" / "413.csv.gz", dtype=str)
+    for column, (blank, every) in EMPTIED.items():
+        frame.loc[frame.index % every == every - 1, column] = blank
+    path = folder / "413.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture(scope="module")
 def keti(broker: BrokerInfo, shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> MeterPipeline:
     pipeline = unique_pipeline("smart-building", flink={"parallelism": 1, "checkpointInterval": "2s"})
-    manifest = write_manifest(pipeline, tmp_path_factory.mktemp("keti"))
-    room = shared_data / "keti-building" / "554.csv.gz"
-    meterflow("replay", "-f", str(manifest), "--dataset", "keti", str(room), "--from", FIRST, "--to", LAST,
-              "--no-progress")  # fmt: skip
+    folder = tmp_path_factory.mktemp("keti")
+    manifest = write_manifest(pipeline, folder)
+    for room in (shared_data / "keti-building" / "554.csv.gz", emptied_copy(shared_data, folder)):
+        meterflow("replay", "-f", str(manifest), "--dataset", "keti", str(room), "--from", FIRST, "--to", LAST,
+                  "--no-progress")  # fmt: skip
     meterflow("run", "-f", str(manifest), "--until-idle")
     meterflow("batch", "-f", str(manifest), "--from", FIRST, "--to", LAST)
     return pipeline
@@ -96,3 +116,27 @@ def test_the_end_of_the_data_is_not_a_silent_room(keti: MeterPipeline, shared_da
 def _naive(moment: pd.Timestamp) -> datetime:
     """A pandas UTC instant as ClickHouse's DateTime64(3, 'UTC') comes back: naive UTC."""
     return moment.to_pydatetime().astimezone(UTC).replace(tzinfo=None)
+
+
+def test_an_emptied_cell_is_one_dead_letter_and_its_row_is_kept(keti: MeterPipeline, shared_data: Path) -> None:
+    raw = raw_room(shared_data, 413).reset_index()  # "index": the row's place in the file
+    emptied = {
+        column: raw[raw["index"] % every == every - 1] for column, (_, every) in EMPTIED.items()
+    }  # fmt: skip
+    missing = sum(len(rows_) for rows_ in emptied.values())
+    assert missing > 10
+    [(dead,)] = rows(keti, "SELECT sumIf(value, counter = 'dlq:missing_value') FROM ingest_counters FINAL")
+    assert dead == missing
+    [(received, valid, dlq)] = rows(keti, "SELECT in_total, valid, dlq FROM ingest_totals")
+    readings = (len(raw_room(shared_data)) + len(raw)) * 5  # every cell of both rooms' replayed rows
+    assert (received, valid + dlq, dlq) == (readings, readings, missing)  # in = valid + dlq, from the file onward
+    served = {
+        (day, m): n
+        for day, m, n in rows(
+            keti, f"SELECT day, measurement_type, readings FROM daily_stats WHERE meter_id = '{GAPPY_ROOM}'"
+        )
+    }
+    for day, group in raw.groupby("day"):
+        for column in ("co2", "temperature", "humidity"):
+            blanked = len(emptied[column][emptied[column]["day"] == day]) if column in emptied else 0
+            assert served[(day, column)] == len(group) - blanked, (day, column)
