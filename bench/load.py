@@ -2,12 +2,15 @@
 
 The simulator's own sender (kafka-python) manages about 27-30k readings/s, which would make a
 5M-reading load take minutes; here the simulation is run in-process once per (meters, days,
-seed), written to ``$METERFLOW_CACHE/bench/`` as ``key<TAB>payload`` lines, and produced with
-confluent-kafka (librdkafka batches), whose rate is measured and reported.
+seed, and a digest of the simulator's code and the manifest's spec: a cache made by an older
+simulator would not match the truth the phases check against), written to
+``$METERFLOW_CACHE/bench/`` as ``key<TAB>payload`` lines, and produced with confluent-kafka
+(librdkafka batches), whose rate is measured and reported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import simulator
 from bench.common import Phase
 from bench.stack import BenchPipeline
 from meterflow.paths import cache_home
@@ -53,12 +57,14 @@ def dataset(pipeline: BenchPipeline, meters: int, days: int, seed: int) -> Datas
     """The cached records of ``meters`` water meters over ``days`` days (generated when missing)."""
     folder = cache_home() / "bench"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"water-{meters}m-{days}d-seed{seed}-{START:%Y%m%d}.tsv"
+    path = folder / f"water-{meters}m-{days}d-seed{seed}-{START:%Y%m%d}-{_generation_digest(pipeline)}.tsv"
     simulation = Simulation(
         pipeline.spec,
         Settings(meters=meters, duration_ms=days * DAY_MS, start=START, seed=seed, inject=True),
     )
     if not path.exists():
+        for stale in folder.glob(f"water-{meters}m-{days}d-seed{seed}-{START:%Y%m%d}*"):
+            stale.unlink()  # made by an older simulator or manifest: never read again
         partial = path.with_suffix(".partial")
         with partial.open("wb") as out:
             for record in simulation.records():
@@ -72,6 +78,14 @@ def dataset(pipeline: BenchPipeline, meters: int, days: int, seed: int) -> Datas
     with path.open("rb") as handle:
         records = sum(1 for _ in handle)
     return Dataset(path, records, simulation.meter_records(), counts)
+
+
+def _generation_digest(pipeline: BenchPipeline) -> str:
+    """What the cached records depend on besides the scale: the simulator's code and the manifest's spec."""
+    digest = hashlib.sha256(pipeline.spec.spec.model_dump_json().encode())
+    for source in sorted(Path(simulator.__file__).parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def publish_meters(bootstrap: str, pipeline: BenchPipeline, meters: list[tuple[bytes, bytes]]) -> None:

@@ -806,6 +806,10 @@ class RuleSpec(_Model):
         return int(hours) * 60 + int(minutes)
 
 
+CLICKHOUSE_DSN_PATTERN = r"^(chdb|https?)://"
+"""What a ClickHouse DSN starts with: the schemes the one client factory (meterflow_clickhouse.client) connects to."""
+
+
 class ClickHouseSink(_Model):
     """Where window results, alerts, counters and batch figures are served from."""
 
@@ -816,7 +820,7 @@ class ClickHouseSink(_Model):
                 "clickhouse-connect DSN: chdb:///path (embedded) or http(s)://user@host:8123. Default: "
                 "the embedded chDB under the local state folder; on Kubernetes, the operator's default DSN."
             ),
-            pattern=r"^(chdb|https?)://",
+            pattern=CLICKHOUSE_DSN_PATTERN,
             max_length=4096,
         ),
     ] = None

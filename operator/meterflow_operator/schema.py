@@ -22,11 +22,12 @@ Called by :mod:`meterflow_operator.reconcile`.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from meterflow.spec.model import MeterPipeline, SecretKeyRef
+from meterflow.spec.model import CLICKHOUSE_DSN_PATTERN, MeterPipeline, SecretKeyRef
 from meterflow.spec.names import names_for
 from meterflow.stack.endpoints import IcebergLocation
 from meterflow_operator.kube import SECRET, Kube, KubeError
@@ -41,8 +42,6 @@ _ENGINE_LOCK = threading.Lock()
 # ClickHouse error codes that mean the server answered and refused who we are: UNKNOWN_USER,
 # WRONG_PASSWORD, REQUIRED_PASSWORD, ACCESS_DENIED, AUTHENTICATION_FAILED.
 _REFUSED_CODES = frozenset({192, 193, 194, 497, 516})
-CLICKHOUSE_SCHEMES = frozenset({"http", "https", "chdb"})
-"""What the one client factory (meterflow_clickhouse.client) connects to."""
 
 
 class SchemaError(Exception):
@@ -94,8 +93,8 @@ def resolve(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> Endpoint
             "ClickHouseNotConfigured",
             "set spec.sinks.clickhouse.secretRef (or dsn), or the operator's METERFLOW_OPERATOR_CLICKHOUSE_DSN",
         )
-    scheme = urlsplit(dsn).scheme
-    if scheme not in CLICKHOUSE_SCHEMES:
+    if not re.match(CLICKHOUSE_DSN_PATTERN, dsn):
+        scheme = urlsplit(dsn).scheme
         # the model checks a manifest's dsn; a Secret's value and the operator's default arrive unchecked
         where = "the Secret's value" if sinks.clickhouse.secret_ref else "METERFLOW_OPERATOR_CLICKHOUSE_DSN"
         raise SchemaError(

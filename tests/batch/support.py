@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,16 @@ def meterflow(*args: str, timeout: float = 600, check: bool = True) -> subproces
             f"meterflow {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def replay_and_serve(manifest: Path, dataset: str, files: Sequence[Path], first: str, last: str) -> None:
+    """A real-data test's both layers: replay ``files`` (days ``first`` .. ``last``) into the pipeline,
+    run the streaming job until idle, then recompute those days with the batch."""
+    for path in files:
+        meterflow("replay", "-f", str(manifest), "--dataset", dataset, str(path), "--from", first, "--to", last,
+                  "--no-progress")  # fmt: skip
+    meterflow("run", "-f", str(manifest), "--until-idle")
+    meterflow("batch", "-f", str(manifest), "--from", first, "--to", last)
 
 
 def rows(pipeline: MeterPipeline, query: str) -> list[tuple[Any, ...]]:

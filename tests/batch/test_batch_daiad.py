@@ -16,7 +16,7 @@ import pytest
 from meterflow.consumption import REGISTER_RESET_RATIO
 from meterflow.spec import MeterPipeline
 from meterflow.stack.broker import BrokerInfo
-from tests.batch.support import meterflow, rows
+from tests.batch.support import replay_and_serve, rows
 from tests.conftest import unique_pipeline, write_manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -45,11 +45,7 @@ def expected_daily(csv: Path) -> pd.DataFrame:
 def daiad(broker: BrokerInfo, shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> MeterPipeline:
     pipeline = unique_pipeline("daiad-water", flink={"parallelism": 1, "checkpointInterval": "2s"})
     manifest = write_manifest(pipeline, tmp_path_factory.mktemp("daiad"))
-    csv = shared_data / "daiad" / "swm_trialA_clean.csv.gz"
-    meterflow("replay", "-f", str(manifest), "--dataset", "daiad", str(csv), "--from", FIRST, "--to", LAST,
-              "--no-progress")  # fmt: skip
-    meterflow("run", "-f", str(manifest), "--until-idle")
-    meterflow("batch", "-f", str(manifest), "--from", FIRST, "--to", LAST)
+    replay_and_serve(manifest, "daiad", [shared_data / "daiad" / "swm_trialA_clean.csv.gz"], FIRST, LAST)
     return pipeline
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from meterflow.spec import MeterPipeline
 from meterflow.stack.broker import BrokerInfo
-from tests.batch.support import meterflow, rows
+from tests.batch.support import replay_and_serve, rows
 from tests.conftest import unique_pipeline, write_manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -61,11 +61,8 @@ def keti(broker: BrokerInfo, shared_data: Path, tmp_path_factory: pytest.TempPat
     pipeline = unique_pipeline("smart-building", flink={"parallelism": 1, "checkpointInterval": "2s"})
     folder = tmp_path_factory.mktemp("keti")
     manifest = write_manifest(pipeline, folder)
-    for room in (shared_data / "keti-building" / "554.csv.gz", emptied_copy(shared_data, folder)):
-        meterflow("replay", "-f", str(manifest), "--dataset", "keti", str(room), "--from", FIRST, "--to", LAST,
-                  "--no-progress")  # fmt: skip
-    meterflow("run", "-f", str(manifest), "--until-idle")
-    meterflow("batch", "-f", str(manifest), "--from", FIRST, "--to", LAST)
+    rooms = [shared_data / "keti-building" / "554.csv.gz", emptied_copy(shared_data, folder)]
+    replay_and_serve(manifest, "keti", rooms, FIRST, LAST)
     return pipeline
 
 
