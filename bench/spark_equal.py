@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import Phase
 from bench.spark_peer import connector_jars, run_spark_job
 from bench.stack import BenchPipeline, BenchStack
-from meterflow.consumption import REGISTER_RESET_RATIO
+from meterflow.consumption import REGISTER_RESET_RATIO, consumption_factor
 from meterflow.paths import cache_home
 from meterflow.spec.topics import TopicPlan
 from meterflow.stack.topics import ensure_topics
@@ -43,7 +43,15 @@ def peer_spec(pipeline: BenchPipeline) -> dict[str, Any]:
     return {
         "pipeline": pipeline.names.pipeline,
         "measurements": [
-            {"name": m.name, "series": m.series, "unit": m.unit, "kind": m.kind, "min": m.min, "max": m.max}
+            {
+                "name": m.name,
+                "series": m.series,
+                "unit": m.unit,
+                "kind": m.kind,
+                "consumption_factor": consumption_factor(m),
+                "min": m.min,
+                "max": m.max,
+            }
             for m in spec.measurements
         ],
         "rules": [

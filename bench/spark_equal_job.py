@@ -275,13 +275,15 @@ def register_steps(spec: dict[str, Any]) -> Any:
     import pandas as pd
 
     kinds = {(m["name"], m["series"]): m["kind"] for m in spec["measurements"]}
+    factors = {(m["name"], m["series"]): float(m["consumption_factor"]) for m in spec["measurements"]}
     ratio = float(spec["reset_ratio"])
 
     def steps(key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: Any) -> Iterator[pd.DataFrame]:
         frame = pd.concat(list(frames), ignore_index=True)
         kind = kinds.get((key[1], key[2]))
         if kind != "register":
-            part = frame["value"] if kind == "interval" else pd.Series(np.nan, index=frame.index)
+            consumes = kind in ("interval", "power")  # an interval's value, a power's value x hours
+            part = frame["value"] * factors[(key[1], key[2])] if consumes else pd.Series(np.nan, index=frame.index)
             yield frame.assign(consumption_part=part)
             return
         frame = frame.sort_values("event_time", kind="stable", ignore_index=True)

@@ -3,8 +3,8 @@
 Unity Water meters report ``Battery`` (series V) on two scales, for the same meter on the same
 day: volts (about 1.6-3.6) and a second scale of about 64-77 (the simulator models it the same
 way). A daily minimum over both would be meaningless, so the batch normalises every battery
-reading *before* it aggregates (in Flink SQL, :func:`sql_expression`; :func:`normalise` is the
-Python twin the tests check it against):
+reading *before* it aggregates (in the JVM, ``io.meterflow.batch.DailyPlan#volts``, with the
+constants below; :func:`normalise` is its Python statement):
 
 * a value at or below :data:`SCALE_SPLIT` (10) is already volts and is kept;
 * a value above it is on the second scale and maps linearly onto the healthy voltage band:
@@ -12,7 +12,7 @@ Python twin the tests check it against):
   where the second scale's readings stop, as 3.0 V is where a lithium meter cell is spent).
 
 So daily_stats, monthly_stats and the LOW_BATTERY problem rule see volts only; the raw values
-stay untouched in the Iceberg lake and in the speed layer. Used by :mod:`flink_jobs.batch.sql`.
+stay untouched in the Iceberg lake and in the speed layer.
 """
 
 from __future__ import annotations
@@ -39,16 +39,3 @@ def normalise(value: float) -> float:
 def is_battery(name: str) -> bool:
     """True for a battery measurement (``Battery``, ``battery_level``, ...)."""
     return "battery" in name.lower()
-
-
-def sql_expression(column: str) -> str:
-    """Flink SQL computing :func:`normalise` of ``column`` (same operations, same order)."""
-
-    def num(x: float) -> str:
-        return f"CAST({x!r} AS DOUBLE)"
-
-    return (
-        f"CASE WHEN {column} > {num(SCALE_SPLIT)} "
-        f"THEN {num(VOLTS_LOW)} + ({column} - {num(SCALE_LOW)}) * {num(VOLTS_SPAN)} / {num(SCALE_SPAN)} "
-        f"ELSE {column} END"
-    )

@@ -33,8 +33,7 @@ import pandas as pd
 
 from flink_jobs.batch import battery
 from flink_jobs.batch.days import day_bounds
-from flink_jobs.batch.sql import DAILY_COLUMNS
-from meterflow.consumption import REGISTER_RESET_RATIO
+from meterflow.consumption import REGISTER_RESET_RATIO, consumption_factor
 from meterflow.spec.model import MeasurementKind, MeterPipeline
 from meterflow.stack.endpoints import IcebergLocation
 from meterflow_iceberg.catalog import flink_catalog_options
@@ -46,6 +45,13 @@ LOCAL_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
 """The local batch JVM compiles with C1 only: a run lives for seconds, and C2 spent more CPU
 compiling (13 s of a cold 10-day run) than its faster code saved (4 s) — docs/batch.md, Speed."""
 
+
+DAILY_COLUMNS = (
+    "meter_id", "measurement_type", "series", "day", "unit", "kind", "readings", "sum", "avg", "min",
+    "max", "consumption", "first_ms", "last_ms", "first_value", "last_value", "unanchored", "resets",
+    "negative_steps", "negative_total", "max_gap_ms", "late_readings",
+)  # fmt: skip
+"""The columns of a daily row, in order (one per meter x measurement x series x local day)."""
 
 _MAGIC = 0x4D464431  # "MFD1", io.meterflow.batch.DailyRows
 
@@ -80,6 +86,7 @@ def plan(pipeline: MeterPipeline, lake: IcebergLocation, namespace: str, scan: S
                 "series": m.series,
                 "unit": m.unit,
                 "kind": MeasurementKind(m.kind).value,
+                "consumption_factor": consumption_factor(m),
                 "battery": battery.is_battery(m.name),
             }
             for m in pipeline.spec.measurements

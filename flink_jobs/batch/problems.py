@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from flink_jobs.batch import battery
-from meterflow.consumption import REGISTER_RESET_RATIO
+from meterflow.consumption import REGISTER_RESET_RATIO, energy_unit
 from meterflow.spec.model import MeterPipeline
 
 KEY = ["meter_id", "measurement_type", "series"]
@@ -155,7 +155,12 @@ def _frame(
 
 
 def _consumers(daily: pd.DataFrame) -> pd.DataFrame:
-    return daily[daily["kind"].isin(["interval", "register"]) & daily["consumption"].notna()]
+    """The rows with consumption, their ``unit`` the consumption's (a power's kW: kWh)."""
+    rows = daily[daily["kind"].isin(["interval", "register", "power"]) & daily["consumption"].notna()]
+    power = rows["kind"] == "power"
+    if not power.any():
+        return rows
+    return rows.assign(unit=rows["unit"].where(~power, rows["unit"].map(energy_unit)))
 
 
 def _high_severity(consumption: pd.Series, limit: pd.Series) -> pd.Series:

@@ -50,11 +50,11 @@ CHARTS = (
 
 def _queries(db: str, zone: str) -> dict[str, str]:
     return {
-        "daily": f"""SELECT day, measurement_type, series, any(unit) AS unit, source,
+        "daily": f"""SELECT day, measurement_type, series, any(consumption_unit) AS unit, source,
                             sum(consumption) AS total
                      FROM {db}.consumption_daily WHERE consumption IS NOT NULL
                      GROUP BY day, measurement_type, series, source ORDER BY day""",
-        "suburb": f"""SELECT suburb, measurement_type, series, any(unit) AS unit, sum(consumption) AS total
+        "suburb": f"""SELECT suburb, measurement_type, series, any(consumption_unit) AS unit, sum(consumption) AS total
                       FROM {db}.consumption_daily WHERE consumption IS NOT NULL
                       GROUP BY suburb, measurement_type, series ORDER BY total DESC""",
         "alerts": f"""SELECT toDate(event_time, '{zone}') AS day, rule, count() AS alerts

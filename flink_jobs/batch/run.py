@@ -42,7 +42,7 @@ from meterflow.spec.names import PipelineNames, names_for
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow_clickhouse.client import session
 from meterflow_clickhouse.migrate import apply_with
-from meterflow_clickhouse.views import apply_views
+from meterflow_clickhouse.views import apply_views, served
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.maintenance import (
     SnapshotRef,
@@ -111,9 +111,8 @@ class BatchSummary:
 def ensure_schema(pipeline: MeterPipeline, client: Any) -> None:
     """Migrations and the serving views of ``pipeline`` (idempotent), in an open session."""
     names = names_for(pipeline)
-    kinds = [(m.name, m.series, str(m.kind)) for m in pipeline.spec.measurements]
     apply_with(client, names.clickhouse_database)
-    apply_views(client, names.clickhouse_database, pipeline.spec.time_zone, kinds)
+    apply_views(client, names.clickhouse_database, pipeline.spec.time_zone, served(pipeline.spec.measurements))
 
 
 def run_batch(

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from meterflow.consumption import REGISTER_RESET_RATIO
+from meterflow.consumption import REGISTER_RESET_RATIO, consumption_factor
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeasurementSpec, MeterPipeline, RuleKind, RuleSpec, Severity
 from meterflow.spec.names import names_for
@@ -100,6 +100,7 @@ def job_plan(
                 "unit": m.unit,
                 "kind": m.kind,
                 "interval_ms": to_millis(m.interval),
+                "consumption_factor": consumption_factor(m),
                 "min": m.min,
                 "max": m.max,
                 "range_text": range_text(m),

@@ -9,6 +9,7 @@ validator below, so a manifest is rejected the same way by ``meterflow`` and by 
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -70,6 +71,11 @@ class MeasurementKind(str, Enum):
     interval = "interval"
     register = "register"
     gauge = "gauge"
+    power = "power"
+
+
+POWER_UNIT_PATTERN = r"^[kMG]?(W|VA|var)$"
+"""The units a power measurement may have: a rate whose value times hours is energy (kW → kWh)."""
 
 
 class Condition(str, Enum):
@@ -517,7 +523,9 @@ class MeasurementSpec(_Model):
         Field(
             description=(
                 "interval: a quantity per reporting interval (summed); register: a cumulative counter "
-                "(consumption is its delta, resets handled); gauge: a level (averaged, never summed)."
+                "(consumption is its delta, resets handled); gauge: a level (averaged, never summed); "
+                "power: a mean rate over each interval in W, VA or var (consumption is energy: value x "
+                "interval, kW over 1m is kW/60 kWh)."
             )
         ),
     ]
@@ -531,6 +539,11 @@ class MeasurementSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not exceed max", ".min"),
+                cel(
+                    f"self.kind != 'power' || self.unit.matches('{POWER_UNIT_PATTERN}')",
+                    "a power measurement's unit is a rate in W, VA or var (e.g. kW), so that value x hours is energy",
+                    ".unit",
+                ),
             ]
         }
     )
@@ -539,6 +552,11 @@ class MeasurementSpec(_Model):
     def _range_ordered(self) -> MeasurementSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min: {self.min:g} exceeds max {self.max:g}; swap them")
+        if self.kind == MeasurementKind.power.value and not re.fullmatch(POWER_UNIT_PATTERN, self.unit):
+            raise ValueError(
+                f"unit: {self.unit!r} is no power unit; a power measurement's unit is a rate in W, VA or var "
+                "(e.g. kW, whose energy is served in kWh), or declare the measurement a gauge"
+            )
         return self
 
     def accepts(self, value: float) -> bool:
@@ -1024,8 +1042,8 @@ class MeterPipelineSpec(_Model):
                 ),
                 cel(
                     "self.rules.all(r, r.kind != 'stuck' || self.measurements.all(m, "
-                    "m.name != r.measurement || m.kind in ['register', 'gauge']))",
-                    "stuck rules watch a register or gauge measurement",
+                    "m.name != r.measurement || m.kind in ['register', 'gauge', 'power']))",
+                    "stuck rules watch a register, gauge or power measurement",
                     ".rules",
                 ),
                 cel(
@@ -1105,7 +1123,7 @@ class MeterPipelineSpec(_Model):
                 if rule.kind == RuleKind.stuck.value and m.kind == MeasurementKind.interval.value:
                     raise ValueError(
                         f"rules[{i}].measurement: {m.name} is an interval measurement; a stuck rule watches a "
-                        "register or gauge"
+                        "register, gauge or power measurement"
                     )
         if self.source.mqtt is not None:
             self.wide_targets()

@@ -22,6 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+import yaml
+
+from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeasurementSpec, MeterPipeline
 from simulator.errors import SimulatorError
 
@@ -50,11 +53,17 @@ class RawRow:
 
 @dataclass(frozen=True)
 class Needed:
-    """A measurement a data set emits: its name in the manifest and the unit its values are in."""
+    """A measurement a data set emits: its name in the manifest, the unit its values are in, and
+    its declaration (``example``, a flow-style YAML measurement: whose ``kind`` and, for power,
+    ``interval`` decide what the served figures mean)."""
 
     name: str
     unit: str
     example: str
+
+    @property
+    def declaration(self) -> MeasurementSpec:
+        return MeasurementSpec.model_validate(yaml.safe_load(self.example))
 
 
 @dataclass
@@ -142,9 +151,20 @@ def declared(pipeline: MeterPipeline, dataset: str, needed: tuple[Needed, ...], 
             + "; ".join(n.example for n in missing)
         )
     for n in needed:
-        if by_name[n.name].unit != n.unit:
+        got, want = by_name[n.name], n.declaration
+        if got.unit != n.unit:
             raise SimulatorError(
                 f"{source}: {dataset} values of {n.name} are in {n.unit}, the manifest declares unit "
-                f"{by_name[n.name].unit!r}; set unit: {n.unit}"
+                f"{got.unit!r}; set unit: {n.unit}"
+            )
+        if got.kind != want.kind:
+            raise SimulatorError(
+                f"{source}: {dataset}'s {n.name} is a {want.kind} measurement, the manifest declares kind "
+                f"{got.kind!r}; set kind: {want.kind}"
+            )
+        if want.kind == "power" and to_millis(got.interval) != to_millis(want.interval):
+            raise SimulatorError(
+                f"{source}: {dataset}'s {n.name} is a mean over {want.interval}, the manifest declares interval "
+                f"{got.interval!r}, which would misstate its energy; set interval: {want.interval}"
             )
     return [by_name[n.name] for n in needed]

@@ -34,7 +34,7 @@ HEADER = (
 )
 NEEDED = (
     Needed(
-        "global_active_power", "kW", "{name: global_active_power, series: house, unit: kW, kind: gauge, interval: 1m}"
+        "global_active_power", "kW", "{name: global_active_power, series: house, unit: kW, kind: power, interval: 1m}"
     ),
     Needed(
         "global_reactive_power",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from flink_jobs.batch.sql import DAILY_COLUMNS
+from flink_jobs.batch.daily import DAILY_COLUMNS
 
 DEFAULTS: dict[str, Any] = {
     "meter_id": "m1", "measurement_type": "Pulse1", "series": "P1", "day": date(2024, 5, 2), "unit": "L",

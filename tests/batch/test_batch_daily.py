@@ -9,8 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from flink_jobs.batch import daily
+from flink_jobs.batch.daily import DAILY_COLUMNS
 from flink_jobs.batch.days import day_bounds
-from flink_jobs.batch.sql import DAILY_COLUMNS
 from meterflow.stack.endpoints import IcebergLocation
 from tests.conftest import unique_pipeline
 

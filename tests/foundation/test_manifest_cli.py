@@ -40,8 +40,19 @@ Change = Callable[[dict[str, Any]], Any]
             "spec.rules[1].threshold: -1 lies outside Battery's valid range [0.0, 100.0]; no valid reading "
             "could trigger it",
         ),
+        (
+            lambda d: d["spec"]["measurements"][0].update(kind="power"),
+            "spec.measurements[0].unit: 'L' is no power unit; a power measurement's unit is a rate in W, VA or "
+            "var (e.g. kW, whose energy is served in kWh), or declare the measurement a gauge",
+        ),
     ],
-    ids=["slide-larger-than-size", "rule-on-unknown-measurement", "name-not-a-dns-label", "negative-threshold"],
+    ids=[
+        "slide-larger-than-size",
+        "rule-on-unknown-measurement",
+        "name-not-a-dns-label",
+        "negative-threshold",
+        "power-in-litres",
+    ],
 )
 def test_a_bad_manifest_is_one_line_naming_the_field(
     change: Change, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

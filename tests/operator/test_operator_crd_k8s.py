@@ -63,6 +63,7 @@ def test_a_negative_or_zero_window_is_rejected(cluster: Cluster, size: str) -> N
         (lambda s: s["rules"][0].update(measurement="Nope"), "spec.rules", "must be one of spec.measurements"),
         (lambda s: s["rules"][0].update(threshold=1e9), "spec.rules", "within its measurement's min and max"),
         (lambda s: s["measurements"][0].update(min=10, max=1), "spec.measurements[0].min", "min must not exceed max"),
+        (lambda s: s["measurements"][0].update(kind="power"), "spec.measurements[0].unit", "a rate in W, VA or var"),
         (lambda s: s.update(meters={"source": "file"}), "spec.meters.file", "meters.file is required"),
         (lambda s: s["windows"].update(slide="1m"), "spec.windows.slide", "only for hopping windows"),
         (lambda s: s["source"].update(partitions=0), "spec.source.partitions", "greater than or equal to 1"),
@@ -94,7 +95,7 @@ RULES = [
         "spec.rules[0].from",
         "from, to (different)",
     ),
-    ({"name": "E", "kind": "stuck", "measurement": "Pulse1", "for": "1h"}, "spec.rules", "register or gauge"),
+    ({"name": "E", "kind": "stuck", "measurement": "Pulse1", "for": "1h"}, "spec.rules", "register, gauge or power"),
     (
         {"name": "F", "kind": "continuousFlow", "measurement": "Battery", "every": "1h", "count": 3},
         "spec.rules",

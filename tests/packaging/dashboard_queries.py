@@ -21,7 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "helm" / "meterflow" / "dashboards" / "meterflow.json"
 DATABASE = "dash_test"
 TIME_ZONE = "Australia/Brisbane"
-KINDS = [("Pulse1", "P1", "interval"), ("Pulse1_Total", "T1", "register"), ("Battery", "V", "gauge")]
+MEASUREMENTS = [
+    ("Pulse1", "P1", "interval", "L"),
+    ("Pulse1_Total", "T1", "register", "L"),
+    ("Battery", "V", "gauge", None),
+]
+"""What the views know of the seeded measurements (meterflow_clickhouse.views.Served)."""
 FROM = datetime(2026, 11, 1, tzinfo=UTC)
 TO = datetime(2026, 11, 8, tzinfo=UTC)
 INTERVAL_S = 3600
@@ -132,14 +137,14 @@ def seed(client: Any) -> None:
 def main(folder: str) -> None:
     from meterflow_clickhouse.client import session
     from meterflow_clickhouse.migrate import apply_migrations
-    from meterflow_clickhouse.views import apply_views
+    from meterflow_clickhouse.views import Served, apply_views
 
     dsn = f"chdb://{folder}"
     apply_migrations(dsn, DATABASE)
     dashboard = json.loads(DASHBOARD.read_text())
     out: dict[str, Any] = {"panels": {}, "variables": {}}
     with session(dsn) as client:
-        apply_views(client, DATABASE, TIME_ZONE, KINDS)
+        apply_views(client, DATABASE, TIME_ZONE, [Served(*m) for m in MEASUREMENTS])
         seed(client)
         for variable in dashboard["templating"]["list"]:
             if variable["type"] == "query":

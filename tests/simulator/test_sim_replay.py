@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from meterflow.cli.app import main
 from meterflow.spec import parse_manifest
 from meterflow.stack.broker import BrokerInfo
+from simulator.errors import SimulatorError
 from simulator.replay import Dataset
 from simulator.replay.daiad import parse_local
 from simulator.replay.localtime import LocalTimes
@@ -195,6 +196,30 @@ def test_uci_dates_filter_and_limit(tmp_path: Path) -> None:
     assert t.skipped == {}
     assert t.unreadable == {"missing value": 7}  # the "?" row: seven nulls, each dead-lettered by the job
     assert {json.loads(p)["value"] for p in payloads[-7:]} == {None}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"kind": "gauge"},
+            "household-power: uci-power's global_active_power is a power measurement, the manifest declares kind "
+            "'gauge'; set kind: power",
+        ),
+        (
+            {"interval": "15m"},
+            "household-power: uci-power's global_active_power is a mean over 1m, the manifest declares interval "
+            "'15m', which would misstate its energy; set interval: 1m",
+        ),
+    ],
+    ids=["kind", "interval"],
+)
+def test_a_manifest_that_would_misstate_the_energy_is_refused(change: dict[str, str], message: str) -> None:
+    document = example_manifest("household-power")
+    document["spec"]["measurements"][0].update(change)
+    with pytest.raises(SimulatorError) as refused:
+        Replay(parse_manifest(document), Dataset.uci_power, Path("unused"), Window(), "household-power")
+    assert str(refused.value) == message
 
 
 def end_offsets(bootstrap: str, topic: str) -> int:

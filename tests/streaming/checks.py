@@ -58,7 +58,8 @@ def lake_holds_every_unique_reading_once(pipeline: MeterPipeline, expected: Expe
 
 
 def every_window_matches(pipeline: MeterPipeline, expected: Expected, size_s: float) -> None:
-    """Each window's end, count, sum, min, max and consumption (the sum for interval measurements,
+    """Each window's end, count, sum, min, max and consumption (the sum for interval measurements, the
+    energy for power (value x interval hours),
     the register steps for registers, NULL for gauges)."""
     actual = {
         (m, t, s, ws): (we, n, total, lo, hi, cons)

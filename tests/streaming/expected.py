@@ -109,6 +109,8 @@ def _window_starts(pipeline: MeterPipeline, at: datetime) -> list[datetime]:
 
 def _windows(pipeline: MeterPipeline, readings: list[dict[str, Any]]) -> dict[Key, Window]:
     kinds = {(m.name, m.series): m.kind for m in pipeline.spec.measurements}
+    # a power reading is the mean rate over its interval: its energy is the value times those hours
+    hours = {(m.name, m.series): to_millis(m.interval) / 3_600_000 for m in pipeline.spec.measurements}
     step: dict[int, float] = {}
     by_series: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in readings:
@@ -136,7 +138,11 @@ def _windows(pipeline: MeterPipeline, readings: list[dict[str, Any]]) -> dict[Ke
             w.total += value
             w.lowest = min(w.lowest, value)
             w.highest = max(w.highest, value)
-            part = value if kind == "interval" else step.get(id(r)) if kind == "register" else None
+            part = {
+                "interval": value,
+                "power": value * hours[(r["measurement_type"], r["series"])],
+                "register": step.get(id(r)),
+            }.get(kind)
             if part is not None:
                 w.consumption = (w.consumption or 0.0) + part
     return windows

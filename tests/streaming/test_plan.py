@@ -29,6 +29,7 @@ def test_measurements_carry_what_validation_and_windows_need() -> None:
         "unit": "L",
         "kind": "interval",
         "interval_ms": 900_000,
+        "consumption_factor": 1.0,
         "min": 0.0,
         "max": 100_000.0,
         "range_text": "[0.0, 100000.0]",
@@ -37,6 +38,10 @@ def test_measurements_carry_what_validation_and_windows_need() -> None:
     assert (by_name["Pulse1_Total"]["kind"], by_name["Pulse1_Total"]["max"]) == ("register", None)
     assert by_name["Pulse1_Total"]["range_text"] == "[0.0, inf]"
     assert [m["name"] for m in plan["measurements"]] == ["Pulse1", "Pulse1_Total", "Battery", "DeviceTemperature"]
+    assert [m["consumption_factor"] for m in plan["measurements"]] == [1.0, 0.0, 0.0, 0.0]
+    household = job_plan(unique_pipeline("household-power"), KAFKA, LAKE, idle_timeout_ms=0)
+    active = household["measurements"][0]
+    assert (active["kind"], active["consumption_factor"]) == ("power", 1 / 60)  # a minute's mean kW: kW/60 kWh
 
 
 def test_windows_and_the_watermark_grace() -> None:

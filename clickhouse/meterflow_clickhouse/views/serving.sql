@@ -2,7 +2,8 @@
 -- Rendered by meterflow_clickhouse.views with the pipeline's values and re-created (CREATE OR
 -- REPLACE) whenever a batch, export or report runs: {db} is the database, {time_zone} the
 -- pipeline's spec.timeZone (ClickHouse needs a constant time zone, so it is baked in here),
--- {kind} an expression giving the kind (interval, register, gauge) of measurement_type/series.
+-- {kind} an expression giving the kind (interval, register, gauge, power) of measurement_type/series,
+-- {consumption_unit} one giving the unit its consumption is in (a power's kW: kWh; NULL for a gauge).
 -- Statements end with a line holding only ';'.
 
 -- The speed layer per local day: readings_agg windows are UTC instants, grouped by the calendar
@@ -30,13 +31,16 @@ GROUP BY day, meter_id, measurement_type, series
 ;
 
 -- Batch figures for the days the batch has recomputed, speed-layer figures for every other day.
+-- unit is the values' (avg, min, max); consumption_unit the consumption's (kW values: kWh).
 CREATE OR REPLACE VIEW {db}.consumption_daily AS
 SELECT day, meter_id, measurement_type, series, unit, kind, toUInt64(readings) AS readings, consumption,
-       avg, min, max, meter_type, suburb, postcode, usage_type, 'batch' AS source
+       avg, min, max, meter_type, suburb, postcode, usage_type, 'batch' AS source,
+       {consumption_unit} AS consumption_unit
 FROM {db}.daily_stats
 UNION ALL
 SELECT day, meter_id, measurement_type, series, unit, {kind} AS kind, toUInt64(readings) AS readings, consumption,
-       avg, min, max, meter_type, suburb, postcode, usage_type, 'speed' AS source
+       avg, min, max, meter_type, suburb, postcode, usage_type, 'speed' AS source,
+       {consumption_unit} AS consumption_unit
 FROM {db}.speed_daily
 WHERE day NOT IN (SELECT day FROM {db}.batch_days)
 ;

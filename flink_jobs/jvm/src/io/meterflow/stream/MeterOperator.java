@@ -30,6 +30,8 @@ import org.apache.flink.util.OutputTag;
  *       with late = true.
  *   <li><b>Windows</b>: tumbling or hopping, aligned to the epoch, closed (emitted once) when the
  *       watermark passes their end.
+ *   <li><b>Interval and power</b>: consumption is the value (interval) or the energy of the
+ *       reading's interval (power: value x hours), added to the windows that hold the reading.
  *   <li><b>Registers</b>: consumption is the step from the previous on-time reading in event-time
  *       order (steps are taken as the watermark passes the readings); a fall to at most
  *       {@code register_reset_ratio} of the previous value is a reset, counted from zero.
@@ -60,6 +62,8 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
     private transient StringData[] series;
     private transient StringData[] units;
     private transient Plan.Kind[] kinds;
+    /** Per measurement: a value's consumption is value x this; 0 for registers and gauges. */
+    private transient double[] factors;
     /** Measurements whose readings are taken in event-time order: registers, and those with stuck rules. */
     private transient boolean[] ordered;
     /** Measurements whose consumption a flow rule watches. */
@@ -99,6 +103,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
         series = new StringData[n];
         units = new StringData[n];
         kinds = new Plan.Kind[n];
+        factors = new double[n];
         ordered = new boolean[n];
         flowWatched = new boolean[n];
         for (int i = 0; i < n; i++) {
@@ -108,6 +113,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
             series[i] = StringData.fromString(m.series);
             units[i] = StringData.fromString(m.unit);
             kinds[i] = m.kind;
+            factors[i] = m.consumptionFactor;
             ordered[i] = m.kind == Plan.Kind.REGISTER;
             for (Plan.Slot slot : m.slots) {
                 ordered[i] |= slot.rule.kind == Plan.RuleKind.STUCK;
@@ -176,8 +182,8 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
                 timers.registerEventTimeTimer(VoidNamespace.INSTANCE, start + size - 1);
             }
             s.add(w, value);
-            if (kinds[m] == Plan.Kind.INTERVAL) {
-                s.addConsumption(w, value);
+            if (kinds[m] == Plan.Kind.INTERVAL || kinds[m] == Plan.Kind.POWER) {
+                s.addConsumption(w, value * factors[m]);
             }
         }
         if (ordered[m]) {

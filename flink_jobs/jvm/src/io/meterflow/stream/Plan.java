@@ -22,7 +22,7 @@ public final class Plan implements Serializable {
 
     /** The kind of a measurement (the spec's {@code kind}). */
     public enum Kind {
-        INTERVAL, REGISTER, GAUGE;
+        INTERVAL, REGISTER, GAUGE, POWER;
 
         static Kind of(String text) {
             return Kind.valueOf(text.toUpperCase(java.util.Locale.ROOT));
@@ -36,6 +36,11 @@ public final class Plan implements Serializable {
         public final String series;
         public final String unit;
         public final Kind kind;
+        /**
+         * A reading's value times this is its consumption (interval 1, power the hours of a reading:
+         * meterflow/consumption.py); 0 for registers (stepped) and gauges.
+         */
+        public final double consumptionFactor;
         public final double min;
         public final double max;
         /** The range as the spec writes it, for dead-letter details ("[0, 100000]"). */
@@ -48,6 +53,7 @@ public final class Plan implements Serializable {
             this.series = node.get("series").asText();
             this.unit = node.get("unit").asText();
             this.kind = Kind.of(node.get("kind").asText());
+            this.consumptionFactor = node.get("consumption_factor").asDouble();
             this.min = node.hasNonNull("min") ? node.get("min").asDouble() : Double.NEGATIVE_INFINITY;
             this.max = node.hasNonNull("max") ? node.get("max").asDouble() : Double.POSITIVE_INFINITY;
             this.rangeText = node.get("range_text").asText();

@@ -22,7 +22,7 @@ class AlertRulesTest {
                 .replace("\"time_zone\":\"Australia/Brisbane\"", "\"time_zone\":\"UTC\"")
                 .replaceFirst("\"rules\":\\[.*?\\}\\],", "\"rules\":[" + rules + "],")
                 .replace("\"measurements\":[", "\"measurements\":[{\"name\":\"Battery\",\"series\":\"V\",\"unit\":\"V\","
-                        + "\"kind\":\"gauge\",\"interval_ms\":86400000,\"min\":0.0,\"max\":100.0,\"range_text\":\"[0, 100]\"},");
+                        + "\"kind\":\"gauge\",\"interval_ms\":86400000,\"consumption_factor\":0.0,\"min\":0.0,\"max\":100.0,\"range_text\":\"[0, 100]\"},");
         return Plan.fromJson(json);
     }
 

@@ -29,8 +29,8 @@ class MeterOperatorTest {
         return r;
     }
 
-    /** Runs {@code readings} (in this order) through the operator; the alert transitions it emits. */
-    static List<AlertEvent> run(Plan plan, List<Reading> readings) throws Exception {
+    /** The operator fed {@code readings} (in this order) on a parallelism-1 mini-cluster job; its lake output. */
+    static SingleOutputStreamOperator<RowData> wire(Plan plan, List<Reading> readings) {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.setParallelism(1);
         env.getConfig().enableObjectReuse(); // the lake rows go to a discarding sink uncopied
@@ -48,8 +48,13 @@ class MeterOperatorTest {
                 .connect(commands.keyBy(new StreamingJob.CommandByMeter()))
                 .transform("meters", TypeInformation.of(RowData.class), new MeterOperator(plan));
         lake.sinkTo(new DiscardingSink<>());
+        return lake;
+    }
+
+    /** Runs {@code readings} (in this order) through the operator; the alert transitions it emits. */
+    static List<AlertEvent> run(Plan plan, List<Reading> readings) throws Exception {
         List<AlertEvent> out = new ArrayList<>();
-        try (var events = lake.getSideOutput(MeterOperator.ALERTS).executeAndCollect()) {
+        try (var events = wire(plan, readings).getSideOutput(MeterOperator.ALERTS).executeAndCollect()) {
             events.forEachRemaining(out::add);
         }
         return out;
@@ -71,5 +76,27 @@ class MeterOperatorTest {
         assertEquals("M1", opened.meterId);
         assertEquals(T0 + 5 * H, opened.at); // the night's two steps of 2 L flow
         assertEquals(4.0, opened.value);
+    }
+
+    @Test
+    void aPowerReadingConsumesItsIntervalsEnergy() throws Exception {
+        double perMinute = 60_000.0 / 3_600_000.0; // what meterflow/consumption.py sends for a 1m interval
+        String json = ReadingDeserializerTest.PLAN
+                .replace("{\"name\":\"Pulse1\",\"series\":\"P1\",\"unit\":\"L\",\"kind\":\"interval\","
+                        + "\"interval_ms\":900000,\"consumption_factor\":1.0,",
+                        "{\"name\":\"active\",\"series\":\"house\",\"unit\":\"kW\",\"kind\":\"power\","
+                        + "\"interval_ms\":60000,\"consumption_factor\":" + perMinute + ",")
+                .replaceFirst("\"rules\":\\[.*?\\}\\],", "\"rules\":[],");
+        Plan plan = Plan.fromJson(json);
+        List<Reading> readings = List.of(reading("H", 0, T0, 3.0), reading("H", 0, T0 + 60_000, 6.0),
+                reading("H", 0, T0 + 120_000, 1.2), reading("H", 0, T0 + H, 0.5)); // the last closes the window
+        List<WindowResult> windows = new ArrayList<>();
+        try (var out = wire(plan, readings).getSideOutput(MeterOperator.WINDOWS).executeAndCollect()) {
+            out.forEachRemaining(windows::add);
+        }
+        WindowResult first = windows.stream().filter(w -> w.windowStart == T0).findFirst().orElseThrow();
+        assertEquals(3, first.readings);
+        assertEquals(10.2, first.sum, 1e-12); // the window's kW values, as a gauge's
+        assertEquals(3.0 * perMinute + 6.0 * perMinute + 1.2 * perMinute, first.consumption); // kWh
     }
 }

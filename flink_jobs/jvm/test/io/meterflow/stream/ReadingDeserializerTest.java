@@ -14,8 +14,9 @@ import org.junit.jupiter.api.Test;
 class ReadingDeserializerTest {
     static final String PLAN = "{\"pipeline\":\"p\",\"job_name\":\"j\",\"parallelism\":1,"
             + "\"measurements\":[{\"name\":\"Pulse1\",\"series\":\"P1\",\"unit\":\"L\",\"kind\":\"interval\","
-            + "\"interval_ms\":900000,\"min\":0.0,\"max\":100000.0,\"range_text\":\"[0.0, 100000.0]\"},"
+            + "\"interval_ms\":900000,\"consumption_factor\":1.0,\"min\":0.0,\"max\":100000.0,\"range_text\":\"[0.0, 100000.0]\"},"
             + "{\"name\":\"Pulse1_Total\",\"series\":\"T1\",\"unit\":\"L\",\"kind\":\"register\",\"interval_ms\":900000,"
+            + "\"consumption_factor\":0.0,"
             + "\"min\":0.0,\"max\":null,\"range_text\":\"[0.0, inf]\"}],"
             + "\"rules\":[{\"name\":\"HIGH_FLOW\",\"kind\":\"threshold\",\"measurement\":\"Pulse1\",\"condition\":\">\",\"threshold\":500.0,"
             + "\"severity\":\"WARNING\"}],"

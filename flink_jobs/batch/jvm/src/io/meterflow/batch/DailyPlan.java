@@ -23,7 +23,7 @@ public final class DailyPlan implements Serializable {
     private static final long serialVersionUID = 1L;
 
     /** The kind of a measurement (the spec's {@code kind}). */
-    public enum Kind { INTERVAL, REGISTER, GAUGE }
+    public enum Kind { INTERVAL, REGISTER, GAUGE, POWER }
 
     /** One measurement of the spec. */
     public static final class Measurement implements Serializable {
@@ -32,14 +32,21 @@ public final class DailyPlan implements Serializable {
         public final String series;
         public final String unit;
         public final Kind kind;
+        /**
+         * A reading's value times this is its consumption (interval 1, power the hours of a reading:
+         * meterflow/consumption.py); 0 for registers (stepped) and gauges.
+         */
+        public final double consumptionFactor;
         /** Battery readings are normalised to volts before they are aggregated. */
         public final boolean battery;
 
-        public Measurement(String name, String series, String unit, Kind kind, boolean battery) {
+        public Measurement(String name, String series, String unit, Kind kind, double consumptionFactor,
+                           boolean battery) {
             this.name = name;
             this.series = series;
             this.unit = unit;
             this.kind = kind;
+            this.consumptionFactor = consumptionFactor;
             this.battery = battery;
         }
     }
@@ -132,7 +139,7 @@ public final class DailyPlan implements Serializable {
             for (JsonNode m : root.get("measurements")) {
                 measurements.add(new Measurement(m.get("name").asText(), m.get("series").asText(),
                         m.get("unit").asText(), Kind.valueOf(m.get("kind").asText().toUpperCase(java.util.Locale.ROOT)),
-                        m.get("battery").asBoolean()));
+                        m.get("consumption_factor").asDouble(), m.get("battery").asBoolean()));
             }
             JsonNode scale = root.get("battery_scale");
             double[] battery = new double[scale.size()];

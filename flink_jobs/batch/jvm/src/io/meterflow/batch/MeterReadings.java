@@ -19,7 +19,8 @@ import java.util.Map;
  *       day that fell on; a fall to at most {@code resetRatio} of it is a reset (the step is the
  *       new value), any other fall a negative step counted as it is; the series' first reading
  *       in the scan steps 0 and marks its day {@code unanchored} (Python anchors it on daily_stats);</li>
- *   <li><b>interval</b> consumption is the sum of the values, gauges have none;</li>
+ *   <li><b>interval</b> consumption is the sum of the values, <b>power</b> consumption the sum of
+ *       each value times the hours of its reading ({@code consumptionFactor}), gauges have none;</li>
  *   <li><b>battery</b> readings are normalised to volts before sum/avg/min/max ({@link DailyPlan#volts});</li>
  *   <li><b>gaps</b> — each reading's distance (ms) from the meter's previous reading of any
  *       measurement; a day keeps the longest gap ending in it (none for the meter's first).</li>
@@ -118,8 +119,10 @@ final class MeterReadings {
         int n = plan.measurements.size();
         DailyPlan.Kind[] kind = new DailyPlan.Kind[n];
         boolean[] battery = new boolean[n];
+        double[] factor = new double[n];
         for (int s = 0; s < n; s++) {
             kind[s] = plan.measurements.get(s).kind;
+            factor[s] = plan.measurements.get(s).consumptionFactor;
             battery[s] = plan.measurements.get(s).battery;
         }
         double ratio = plan.resetRatio;
@@ -200,8 +203,8 @@ final class MeterReadings {
                     }
                 }
                 g.consumption += step;
-            } else if (kind[s] == DailyPlan.Kind.INTERVAL) {
-                g.consumption += v;
+            } else if (kind[s] == DailyPlan.Kind.INTERVAL || kind[s] == DailyPlan.Kind.POWER) {
+                g.consumption += v * factor[s];
             }
             g.lastMs = ms;
             g.lastValue = v;

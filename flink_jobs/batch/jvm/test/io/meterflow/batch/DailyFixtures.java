@@ -14,17 +14,20 @@ import java.util.Map;
 /** Plans, reading blocks and a decoder of {@link DailyRows#toBytes()} for the batch tests. */
 final class DailyFixtures {
     /** Measurement positions in {@link #plan}. */
-    static final int PULSE = 0, TOTAL = 1, BATTERY = 2, TEMP = 3;
+    static final int PULSE = 0, TOTAL = 1, BATTERY = 2, TEMP = 3, POWER = 4;
+    /** What Python sends as the consumption factor of a power measurement read every minute (kW → kWh). */
+    static final double PER_MINUTE = 60_000.0 / 3_600_000.0;
 
     private DailyFixtures() {}
 
-    /** The water spec's measurements: interval, register, battery gauge, plain gauge; reset at 10 %. */
+    /** The water spec's measurements (interval, register, battery gauge, plain gauge) and a minutely kW power; reset at 10 %. */
     static DailyPlan plan(long... dayStartsMs) {
         List<DailyPlan.Measurement> m = List.of(
-                new DailyPlan.Measurement("Pulse1", "P1", "L", DailyPlan.Kind.INTERVAL, false),
-                new DailyPlan.Measurement("Pulse1_Total", "T1", "L", DailyPlan.Kind.REGISTER, false),
-                new DailyPlan.Measurement("Battery", "V", "V", DailyPlan.Kind.GAUGE, true),
-                new DailyPlan.Measurement("Temperature", "C", "C", DailyPlan.Kind.GAUGE, false));
+                new DailyPlan.Measurement("Pulse1", "P1", "L", DailyPlan.Kind.INTERVAL, 1.0, false),
+                new DailyPlan.Measurement("Pulse1_Total", "T1", "L", DailyPlan.Kind.REGISTER, 0.0, false),
+                new DailyPlan.Measurement("Battery", "V", "V", DailyPlan.Kind.GAUGE, 0.0, true),
+                new DailyPlan.Measurement("Temperature", "C", "C", DailyPlan.Kind.GAUGE, 0.0, false),
+                new DailyPlan.Measurement("active", "house", "kW", DailyPlan.Kind.POWER, PER_MINUTE, false));
         return new DailyPlan("meterflow-batch-test", 1, "meterflow", Map.of(), "ns", "readings", null,
                 dayStartsMs, m, 0.1, new double[] {10.0, 64.0, 13.0, 3.0, 0.6}, "/tmp/rows.bin");
     }

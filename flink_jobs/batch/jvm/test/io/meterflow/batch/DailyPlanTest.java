@@ -29,9 +29,13 @@ class DailyPlanTest {
              "scan_days": ["2024-03-30", "2024-03-31"],
              "day_starts_ms": [1711749600000, 1711836000000, 1711918800000],
              "measurements": [
-               {"name": "Pulse1", "series": "P1", "unit": "L", "kind": "interval", "battery": false},
-               {"name": "Pulse1_Total", "series": "T1", "unit": "L", "kind": "register", "battery": false},
-               {"name": "Battery", "series": "V", "unit": "V", "kind": "gauge", "battery": true}],
+               {"name": "Pulse1", "series": "P1", "unit": "L", "kind": "interval", "consumption_factor": 1.0,
+                "battery": false},
+               {"name": "Pulse1_Total", "series": "T1", "unit": "L", "kind": "register", "consumption_factor": 0.0,
+                "battery": false},
+               {"name": "Battery", "series": "V", "unit": "V", "kind": "gauge", "consumption_factor": 0.0, "battery": true},
+               {"name": "active", "series": "house", "unit": "kW", "kind": "power", "consumption_factor": 0.016666666666666666,
+                "battery": false}],
              "reset_ratio": 0.1,
              "battery_scale": [10.0, 64.0, 13.0, 3.0, 0.6],
              "output": "/tmp/meterflow-daily-x.bin"}
@@ -55,7 +59,7 @@ class DailyPlanTest {
         assertEquals(1711749600000L, p.scanStartMs());
         assertEquals(1711918800000L, p.scanEndMs());
         assertEquals(23 * 3_600_000L, p.dayStartsMs[2] - p.dayStartsMs[1]);
-        assertEquals(3, p.measurements.size());
+        assertEquals(4, p.measurements.size());
         DailyPlan.Measurement pulse = p.measurements.get(0);
         assertEquals("Pulse1", pulse.name);
         assertEquals("P1", pulse.series);
@@ -65,6 +69,9 @@ class DailyPlanTest {
         assertEquals(DailyPlan.Kind.REGISTER, p.measurements.get(1).kind);
         assertEquals(DailyPlan.Kind.GAUGE, p.measurements.get(2).kind);
         assertTrue(p.measurements.get(2).battery);
+        assertEquals(DailyPlan.Kind.POWER, p.measurements.get(3).kind);
+        assertEquals(1.0 / 60, p.measurements.get(3).consumptionFactor); // Python's 60000 / 3600000, to the bit
+        assertEquals(1.0, pulse.consumptionFactor);
         assertEquals(0.1, p.resetRatio);
         assertArrayEquals(new double[] {10.0, 64.0, 13.0, 3.0, 0.6}, p.batteryScale);
         assertEquals("/tmp/meterflow-daily-x.bin", p.output);
@@ -93,7 +100,7 @@ class DailyPlanTest {
                 PYTHON_PLAN.replace("[10.0, 64.0, 13.0, 3.0, 0.6]", "[10.0, 64.0, 13.0, 3.0]")));
         List<DailyPlan.Measurement> many = new ArrayList<>();
         for (int i = 0; i < 128; i++) {
-            many.add(new DailyPlan.Measurement("m" + i, "s", "u", DailyPlan.Kind.GAUGE, false));
+            many.add(new DailyPlan.Measurement("m" + i, "s", "u", DailyPlan.Kind.GAUGE, 0.0, false));
         }
         assertThrows(IllegalArgumentException.class, () -> new DailyPlan("j", 1, "c", Map.of(), "ns", "t", null,
                 new long[] {0, 1}, many, 0.1, new double[] {10, 64, 13, 3, 0.6}, "o")); // the block's int8 holds 127

@@ -1,6 +1,8 @@
 package io.meterflow.batch;
 
 import static io.meterflow.batch.DailyFixtures.BATTERY;
+import static io.meterflow.batch.DailyFixtures.PER_MINUTE;
+import static io.meterflow.batch.DailyFixtures.POWER;
 import static io.meterflow.batch.DailyFixtures.PULSE;
 import static io.meterflow.batch.DailyFixtures.TEMP;
 import static io.meterflow.batch.DailyFixtures.TOTAL;
@@ -64,6 +66,23 @@ class MeterReadingsTest {
         assertTrue(r.hasGap);
         assertEquals(15 * MINUTE, r.maxGapMs); // 01:00 -> 01:15 -> 01:30; the first has no gap
         assertEquals(0, r.late);
+    }
+
+    @Test
+    void aPowerDayConsumesEachReadingsEnergyAndAveragesItsPower() {
+        List<Row> rows = new Readings()
+                .add(POWER, us(MAY_1 + 2 * MINUTE), 1.2) // kW over the minute 00:02
+                .add(POWER, us(MAY_1), 3.0)
+                .add(POWER, us(MAY_1 + MINUTE), 6.0)
+                .daily(MAY);
+        Row r = row(rows, POWER, 0);
+        assertEquals("kW", r.unit); // the values' unit; consumption is kWh (meterflow/consumption.py)
+        assertEquals(3, r.readings);
+        assertEquals(10.2, r.sum, 1e-12);
+        assertEquals(1.2, r.min);
+        assertEquals(6.0, r.max);
+        assertTrue(r.hasConsumption);
+        assertEquals(3.0 * PER_MINUTE + 6.0 * PER_MINUTE + 1.2 * PER_MINUTE, r.consumption); // in event-time order
     }
 
     @Test
