@@ -552,6 +552,10 @@ class MeasurementSpec(_Model):
     def _range_ordered(self) -> MeasurementSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min: {self.min:g} exceeds max {self.max:g}; swap them")
+        return self
+
+    @model_validator(mode="after")
+    def _power_is_a_rate(self) -> MeasurementSpec:
         if self.kind == MeasurementKind.power.value and not re.fullmatch(POWER_UNIT_PATTERN, self.unit):
             raise ValueError(
                 f"unit: {self.unit!r} is no power unit; a power measurement's unit is a rate in W, VA or var "
