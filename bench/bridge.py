@@ -36,7 +36,7 @@ from meterflow.stack.broker import EmbeddedBroker
 from meterflow.stack.mosquitto import EmbeddedMosquitto
 
 REPO = Path(__file__).resolve().parent.parent
-METERFLOW = [sys.executable, "-m", "meterflow.cli.app"]
+METERFLOW = [sys.executable, "-m", "meterflow_cli.app"]
 
 
 def _size(bootstrap: str, topic: str) -> int:

@@ -1,7 +1,7 @@
 """The error ``meterflow simulate`` and ``meterflow replay`` raise on purpose.
 
 Raised by every module of :mod:`simulator` for a bad option, manifest or data file; the CLI
-(:mod:`meterflow.cli.simulate`) lets it through to the app, which prints it as one line.
+(:mod:`meterflow_cli.simulate`) lets it through to the app, which prints it as one line.
 """
 
 from __future__ import annotations

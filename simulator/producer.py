@@ -1,6 +1,6 @@
 """Send records to Kafka with kafka-python: batched, paced, recorded, with a progress bar.
 
-Shared by ``meterflow simulate`` and ``meterflow replay`` (through :mod:`meterflow.cli.simulate`).
+Shared by ``meterflow simulate`` and ``meterflow replay`` (through :mod:`meterflow_cli.simulate`).
 Keys and values are bytes already (pre-encoded JSON), so the producer runs without serializers;
 batches are large (``linger_ms``, ``batch_size``), ``acks=1``, and the partition of each key
 (murmur2, as the default partitioner and Java's) is computed once per meter, not per record.

@@ -24,7 +24,7 @@ Guarantees (docs/mqtt.md has the reasoning):
 
 One thread: paho's network loop is driven here (``client.loop``), interleaved with the Kafka
 producer's ``poll`` that runs the delivery callbacks, so no state is shared between threads.
-Started by ``meterflow bridge`` (:mod:`meterflow.cli.bridge`).
+Started by ``meterflow bridge`` (:mod:`meterflow_cli.bridge`).
 """
 
 from __future__ import annotations

@@ -41,8 +41,7 @@ from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow_clickhouse.client import session
-from meterflow_clickhouse.migrate import apply_with
-from meterflow_clickhouse.views import apply_views, served
+from meterflow_clickhouse.schema import ensure_schema
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.maintenance import (
     SnapshotRef,
@@ -108,13 +107,6 @@ class BatchSummary:
         )
 
 
-def ensure_schema(pipeline: MeterPipeline, client: Any) -> None:
-    """Migrations and the serving views of ``pipeline`` (idempotent), in an open session."""
-    names = names_for(pipeline)
-    apply_with(client, names.clickhouse_database)
-    apply_views(client, names.clickhouse_database, pipeline.spec.time_zone, served(pipeline.spec.measurements))
-
-
 def run_batch(
     pipeline: MeterPipeline,
     day_from: date | str | None = None,
@@ -143,7 +135,7 @@ def run_batch(
     summary.snapshot_time = store.from_ms(snapshot.timestamp_ms) if snapshot else store.from_ms(0)
 
     with session(dsn) as client:
-        ensure_schema(pipeline, client)
+        ensure_schema(client, pipeline)
         recomputed = store.recomputed_days(client, db)
     chosen = dayslib.explicit_range(day_from, day_to)
     if chosen is None:

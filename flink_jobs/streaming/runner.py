@@ -1,7 +1,7 @@
 """Run the streaming job and its serving sink until told to stop (both runtimes).
 
 :func:`run_local` is ``meterflow run``: it prepares the embedded stack (topics, Iceberg table,
-ClickHouse schema, meter metadata), restores the newest checkpoint or savepoint, submits the job
+ClickHouse schema and serving views, meter metadata), restores the newest checkpoint or savepoint, submits the job
 to PyFlink's mini-cluster and copies results into ClickHouse while the job runs. It stops
 
 * with ``until_idle``: once the job has committed every readings offset (so everything read is
@@ -54,8 +54,10 @@ from meterflow.stack.local import bootstrap_for
 from meterflow.stack.lock import command_line, hold_pipeline
 from meterflow.stack.process import free_port
 from meterflow.stack.topics import delete_topics, ensure_topics
-from meterflow_clickhouse.migrate import apply_migrations, drop_database
+from meterflow_clickhouse.client import session
+from meterflow_clickhouse.migrate import drop_database
 from meterflow_clickhouse.observe import SinkMetrics
+from meterflow_clickhouse.schema import ensure_schema
 from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, ServingSink
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.committed import reopen_after_drain
@@ -123,7 +125,8 @@ def prepare(pipeline: MeterPipeline, bootstrap: str, echo: Callable[[str], None]
     except KafkaError as exc:
         raise StackError(f"Kafka at {bootstrap} does not answer ({exc}); is it up? see `meterflow status`") from None
     ensure_readings_table(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
-    applied = apply_migrations(clickhouse_dsn(pipeline), names.clickhouse_database)
+    with session(clickhouse_dsn(pipeline)) as client:
+        applied = ensure_schema(client, pipeline)
     if echo is not None:
         for repaired in (a for a in applied if "(recreated" in a):
             echo(f"ClickHouse {names.clickhouse_database}: migration {repaired}")

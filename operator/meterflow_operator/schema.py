@@ -122,16 +122,18 @@ def resolve(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> Endpoint
 
 
 def ensure_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> str:
-    """Apply the ClickHouse migrations and create the Iceberg table; return a one-line summary."""
+    """Apply the ClickHouse migrations and serving views and create the Iceberg table; return a one-line summary."""
     endpoints = resolve(kube, pipeline, settings)
     names = names_for(pipeline)
-    from meterflow_clickhouse.migrate import apply_migrations  # heavy imports: only where needed
+    from meterflow_clickhouse.client import session  # heavy imports: only where needed
+    from meterflow_clickhouse.schema import ensure_schema as ensure_clickhouse
     from meterflow_iceberg.catalog import open_catalog
     from meterflow_iceberg.tables import ensure_readings_table
 
     with _ENGINE_LOCK:
         try:
-            applied = apply_migrations(endpoints.clickhouse_dsn, names.clickhouse_database)
+            with session(endpoints.clickhouse_dsn) as client:
+                applied = ensure_clickhouse(client, pipeline)
         except Exception as exc:  # the driver raises many types; classified by type and code
             raise clickhouse_failure(exc) from None
         try:

@@ -15,7 +15,7 @@ from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.endpoints import clickhouse_dsn
 from meterflow_clickhouse.client import session
 
-METERFLOW = [sys.executable, "-m", "meterflow.cli.app"]
+METERFLOW = [sys.executable, "-m", "meterflow_cli.app"]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from meterflow.cli.app import main
+from meterflow_cli.app import main
 from tests.conftest import unique_pipeline, write_manifest
 
 

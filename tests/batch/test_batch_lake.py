@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from flink_jobs.batch import store
-from flink_jobs.batch.run import ensure_schema
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.broker import BrokerInfo
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow_clickhouse.client import session
+from meterflow_clickhouse.schema import ensure_schema
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.maintenance import newest_event_ms
 from meterflow_iceberg.tables import ensure_readings_table
@@ -88,7 +88,7 @@ def _seed(pipeline: MeterPipeline) -> None:
          "first_ms": _ms("2016-10-25T12:00:00+02:00"), "last_ms": _ms("2016-10-25T12:00:00+02:00")}
     )  # fmt: skip
     with session(clickhouse_dsn(pipeline)) as client:
-        ensure_schema(pipeline, client)
+        ensure_schema(client, pipeline)
         store.replace_days(
             client, db, "daily_stats", column="day", columns=store.DAILY_COLUMNS, rows=store.daily_rows(m2),
             days=seeded, run_id="seed",

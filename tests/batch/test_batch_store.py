@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from flink_jobs.batch import store
-from flink_jobs.batch.run import ensure_schema
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.endpoints import clickhouse_dsn
 from meterflow_clickhouse.client import session
+from meterflow_clickhouse.schema import ensure_schema
 from tests.batch.rows import daily, day
 from tests.conftest import unique_pipeline
 
@@ -25,7 +25,7 @@ def water(meterflow_home: Path) -> Iterator[tuple[MeterPipeline, Any]]:
     """A fresh database with the batch schema (views in Australia/Brisbane) and an open session."""
     pipeline = unique_pipeline("water-meters")
     with session(clickhouse_dsn(pipeline)) as client:
-        ensure_schema(pipeline, client)
+        ensure_schema(client, pipeline)
         yield pipeline, client
         client.command(f"DROP DATABASE IF EXISTS {names_for(pipeline).clickhouse_database}")
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "meterflow.cli.app", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "meterflow_cli.app", *args], env=env, capture_output=True,
                           text=True, timeout=120, check=False)  # fmt: skip
 
 

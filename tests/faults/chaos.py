@@ -342,7 +342,7 @@ class Campaign:
         self.log.write(f"\n===== meterflow run at {datetime.now(UTC).isoformat()}\n".encode())
         self.log.flush()
         self.run_process = subprocess.Popen(
-            [sys.executable, "-m", "meterflow.cli.app", "run", "-f", str(self.manifest)],
+            [sys.executable, "-m", "meterflow_cli.app", "run", "-f", str(self.manifest)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy(),
         )  # fmt: skip
 
@@ -363,7 +363,7 @@ class Campaign:
 
     def _final_run(self) -> None:
         result = subprocess.run(
-            [sys.executable, "-m", "meterflow.cli.app", "run", "-f", str(self.manifest), "--until-idle"],
+            [sys.executable, "-m", "meterflow_cli.app", "run", "-f", str(self.manifest), "--until-idle"],
             capture_output=True, text=True, env=os.environ.copy(), check=False,
         )  # fmt: skip
         self.log.write(result.stdout.encode() + result.stderr.encode())

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from meterflow.cli.app import main
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.endpoints import clickhouse_dsn
 from meterflow.stack.lock import PipelineBusyError, hold_pipeline, lock_path
+from meterflow_cli.app import main
 from meterflow_clickhouse import migrate
 from meterflow_clickhouse.client import ClickHouseError, session
 from meterflow_clickhouse.migrate import apply_migrations
@@ -47,7 +47,7 @@ with hold_pipeline(sys.argv[1], "meterflow run -f pipeline.yaml"):
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"METERFLOW_HOME": str(home), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "meterflow.cli.app", *args], env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "meterflow_cli.app", *args], env=env, capture_output=True, text=True, timeout=300,
         check=False,
     )  # fmt: skip
 
@@ -177,7 +177,7 @@ def test_an_empty_query_is_one_line(served: tuple[MeterPipeline, Path], capsys: 
 
 def test_sql_help_says_read_only_and_write() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "meterflow.cli.app", "sql", "--help"], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "meterflow_cli.app", "sql", "--help"], capture_output=True, text=True, timeout=120,
         env=os.environ | {"COLUMNS": "200"}, check=True,
     )  # fmt: skip
     assert "read-only unless --write" in result.stdout

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from meterflow.cli.app import main
 from meterflow.spec import load_manifest, names_for, parse_manifest
+from meterflow_cli.app import main
 from tests.conftest import EXAMPLES, example_manifest
 
 Change = Callable[[dict[str, Any]], Any]

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 def _meterflow(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"METERFLOW_HOME": str(home), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "meterflow.cli.app", *args],
+        [sys.executable, "-m", "meterflow_cli.app", *args],
         env=env,
         capture_output=True,
         text=True,

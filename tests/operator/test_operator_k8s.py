@@ -136,6 +136,8 @@ def test_example_creates_exactly_its_children(
             sinks["iceberg"]["catalogUri"], sinks["iceberg"]["warehouse"], names.iceberg_namespace,
         )  # fmt: skip
         assert found["database"] and "schema_migrations" in found["tables"]
+        # the serving views too, rendered for the spec (the same ensure_schema as the CLI's and the batch's)
+        assert {"speed_daily", "consumption_daily", "speed_vs_batch"} <= set(found["tables"])
         assert found["lake"] == [names.readings_table]
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from meterflow.cli.app import main
 from meterflow.stack.broker import BrokerInfo
+from meterflow_cli.app import main
 from tests.conftest import unique_pipeline, write_manifest
 from tests.simulator.simcheck import consume
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from meterflow.cli.app import main
 from meterflow.spec import parse_manifest
 from meterflow.stack.broker import BrokerInfo
+from meterflow_cli.app import main
 from simulator.errors import SimulatorError
 from simulator.replay import Dataset
 from simulator.replay.daiad import parse_local

@@ -27,7 +27,7 @@ from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
 from meterflow_clickhouse.client import session
 from meterflow_iceberg.catalog import open_catalog
 
-METERFLOW = [sys.executable, "-m", "meterflow.cli.app"]
+METERFLOW = [sys.executable, "-m", "meterflow_cli.app"]
 
 
 def meterflow(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -30,9 +30,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from flink_jobs.batch.report import load
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.broker import BrokerInfo
+from meterflow_clickhouse.report import load
 from tests.conftest import every_kind_rules, unique_pipeline, write_manifest
 from tests.streaming.expected import ONE_PARTITION, Alert, Expected, compute, instant
 from tests.streaming.harness import METERFLOW, Process, meterflow, poll, rows, simulate, topic_records

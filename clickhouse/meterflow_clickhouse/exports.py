@@ -18,6 +18,7 @@ from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import names_for
 from meterflow.stack.endpoints import clickhouse_dsn
 from meterflow_clickhouse.client import session
+from meterflow_clickhouse.schema import ensure_schema
 
 EXPORTS: dict[str, tuple[str, str]] = {
     "daily_stats": ("day", "day, meter_id, measurement_type, series"),
@@ -31,14 +32,12 @@ def export(
     pipeline: MeterPipeline, out_dir: str | Path, day_from: date | None = None, day_to: date | None = None
 ) -> list[Path]:
     """Write ``<stem>.csv`` and ``<stem>.parquet`` for the three tables into ``out_dir``; the paths."""
-    from flink_jobs.batch.run import ensure_schema
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     db = names_for(pipeline).clickhouse_database
     written: list[Path] = []
     with session(clickhouse_dsn(pipeline)) as client:
-        ensure_schema(pipeline, client)
+        ensure_schema(client, pipeline)
         for stem, (column, order) in EXPORTS.items():
             where = _where(column, day_from, day_to)
             frame = client.query_df(f"SELECT * FROM {db}.{stem} {where} ORDER BY {order}")

@@ -1,5 +1,5 @@
 """``meterflow up`` / ``down`` / ``status``: the embedded Kafka broker, and Mosquitto when MQTT is used;
-``status -f M`` reports on one pipeline (:mod:`meterflow.cli.observe`)."""
+``status -f M`` reports on one pipeline (:mod:`meterflow_cli.observe`)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def status(
 ) -> None:
     """Report the embedded Kafka broker and Mosquitto, or with -f how a pipeline is doing."""
     if file is not None:
-        from meterflow.cli.observe import status_of
+        from meterflow_cli.observe import status_of
 
         status_of(file)
         return

@@ -17,10 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from meterflow.cli.options import ManifestOption, manifest
 from meterflow.errors import MeterflowError
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.endpoints import clickhouse_dsn
+from meterflow_cli.options import ManifestOption, manifest
 
 console = Console()
 

@@ -4,7 +4,7 @@
 ``spec.batch.schedule`` with ``--schedule``), ``export`` writes the three BI files, ``report``
 one self-contained HTML report, ``lake expire`` drops old Iceberg snapshots. The work is done by
 :mod:`flink_jobs.batch` and :mod:`meterflow_iceberg.maintenance`; registered on the app by
-:mod:`meterflow.cli.app`.
+:mod:`meterflow_cli.app`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from meterflow.cli.options import ManifestOption, manifest
 from meterflow.spec import MeterPipeline, names_for
+from meterflow_cli.options import ManifestOption, manifest
 
 console = Console()
 
@@ -91,7 +91,7 @@ def export(
 ) -> None:
     """Write daily stats, monthly stats and problem meters as CSV and Parquet (the BI exports)."""
     from flink_jobs.batch.days import explicit_range
-    from flink_jobs.batch.exports import export as write
+    from meterflow_clickhouse.exports import export as write
 
     pipeline = manifest(file)
     chosen = explicit_range(day_from, day_to)
@@ -107,7 +107,7 @@ def report(
     ),
 ) -> None:
     """Write one self-contained HTML report (charts work offline)."""
-    from flink_jobs.batch.report import write_report
+    from meterflow_clickhouse.report import write_report
 
     path = write_report(manifest(file), out)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, plotly.js inline)")

@@ -30,6 +30,7 @@ from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import names_for
 from meterflow.stack.endpoints import clickhouse_dsn
 from meterflow_clickhouse.client import session
+from meterflow_clickhouse.schema import ensure_schema
 
 PROBLEM_ROWS = 300
 """How many problem rows the table shows (most severe, most recent first)."""
@@ -85,11 +86,9 @@ def _queries(db: str, zone: str) -> dict[str, str]:
 
 def load(pipeline: MeterPipeline) -> dict[str, pd.DataFrame]:
     """The report's data, one frame per chart."""
-    from flink_jobs.batch.run import ensure_schema
-
     db = names_for(pipeline).clickhouse_database
     with session(clickhouse_dsn(pipeline)) as client:
-        ensure_schema(pipeline, client)
+        ensure_schema(client, pipeline)
         return {name: client.query_df(sql) for name, sql in _queries(db, pipeline.spec.time_zone).items()}
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from meterflow.cli.options import ManifestOption, manifest
 from meterflow.spec import names_for
 from meterflow.spec.crd import crd_yaml
+from meterflow_cli.options import ManifestOption, manifest
 
 console = Console()
 

@@ -4,7 +4,7 @@ Creates the pipeline's topics (as ``simulate`` does), finds the broker (``$METER
 the manifest's ``url``, else the embedded Mosquitto, started on demand) and runs
 :class:`meterflow_bridge.runtime.Bridge` until Ctrl-C or SIGTERM, then drains: Kafka acknowledges
 what is in flight, those messages are acknowledged to the broker, the session is kept.
-Registered on the app by :mod:`meterflow.cli.app`.
+Registered on the app by :mod:`meterflow_cli.app`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Annotated
 import typer
 from kafka.errors import KafkaError
 
-from meterflow.cli.options import ManifestOption, manifest
 from meterflow.errors import StackError
 from meterflow.spec.topics import topic_plan
 from meterflow.stack.local import bootstrap_for
 from meterflow.stack.mqtturl import MQTT_PASSWORD_ENV, mqtt_url_for
 from meterflow.stack.topics import ensure_topics
 from meterflow_bridge.runtime import Bridge
+from meterflow_cli.options import ManifestOption, manifest
 
 
 def _log(line: str) -> None:

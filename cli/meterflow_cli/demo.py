@@ -53,8 +53,10 @@ def demo(
     ] = None,
 ) -> None:
     """Simulate a day of water meters, stream it, recompute it in batch, export, report and summarise."""
-    from flink_jobs.batch import export, run_batch, write_report
+    from flink_jobs.batch import run_batch
     from flink_jobs.streaming.runner import reset, run_local
+    from meterflow_clickhouse.exports import export
+    from meterflow_clickhouse.report import write_report
 
     pipeline = load_manifest(file)
     out_dir = out or state_home() / "demo"

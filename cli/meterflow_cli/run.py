@@ -12,10 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from meterflow.cli.options import ManifestOption, manifest
 from meterflow.spec import names_for
 from meterflow.spec.durations import CEL_DURATION_PATTERN, to_millis
 from meterflow.stack.endpoints import clickhouse_dsn
+from meterflow_cli.options import ManifestOption, manifest
 
 console = Console()
 

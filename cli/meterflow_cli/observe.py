@@ -6,7 +6,7 @@ Status gathers the facts of :class:`meterflow.health.Facts` from where they are:
 API for the latest exception), Kafka (what waits in ``<name>.readings`` for the job, when the
 newest reading arrived), ClickHouse (the last hour's ingest counters, open alerts, the last batch
 run); :mod:`meterflow.health` decides what is wrong. Anything it cannot read becomes a note, never
-a crash. Called by :mod:`meterflow.cli.stack` (``status``) and registered here (``metrics``).
+a crash. Called by :mod:`meterflow_cli.stack` (``status``) and registered here (``metrics``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from meterflow.cli.options import ManifestOption, manifest
 from meterflow.errors import MeterflowError, StackError
 from meterflow.health import Batch, Facts, root_cause, screen
 from meterflow.metrics import Samples, batch_textfile, last_run_path, run_info_path, scrape
@@ -29,6 +28,7 @@ from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import names_for
 from meterflow.stack.endpoints import clickhouse_dsn
 from meterflow.stack.process import alive
+from meterflow_cli.options import ManifestOption, manifest
 
 console = Console()
 

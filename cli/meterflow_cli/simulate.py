@@ -3,7 +3,7 @@
 ``simulate`` runs a :class:`simulator.engine.Simulation` of the manifest's meter kind (with
 injections and a ground-truth file on request); ``replay`` sends a real data set through
 :class:`simulator.replay.runner.Replay`. Both create the pipeline's topics first and send with
-:class:`simulator.producer.Sender`. Registered on the app by :mod:`meterflow.cli.app`.
+:class:`simulator.producer.Sender`. Registered on the app by :mod:`meterflow_cli.app`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Annotated
 
 import typer
 
-from meterflow.cli.options import ManifestOption, manifest
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MqttPayloadFormat
@@ -24,6 +23,7 @@ from meterflow.spec.topics import topic_plan
 from meterflow.stack.local import bootstrap_for
 from meterflow.stack.mqtturl import mqtt_url_for
 from meterflow.stack.topics import ensure_topics
+from meterflow_cli.options import ManifestOption, manifest
 from simulator.engine import Settings, Simulation
 from simulator.errors import SimulatorError
 from simulator.injections import parse_rates

@@ -16,8 +16,8 @@ import typer
 from typer.exceptions import TyperException
 
 from meterflow import __version__
-from meterflow.cli import alerts, batch, bridge, demo, observe, run, simulate, spec, stack
 from meterflow.errors import MeterflowError
+from meterflow_cli import alerts, batch, bridge, demo, observe, run, simulate, spec, stack
 
 app = typer.Typer(
     name="meterflow",
