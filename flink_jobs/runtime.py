@@ -19,7 +19,6 @@ from typing import Any
 
 from meterflow.errors import SetupError
 from meterflow.paths import jar_dir, state_home
-from meterflow.spec.model import MeterPipeline
 from meterflow.stack.process import free_port
 
 JOB_JAR = Path(__file__).resolve().parent / "jvm" / "build" / "meterflow-flink.jar"
@@ -50,11 +49,6 @@ class LocalCluster:
 
     web_ui: str
     log_file: Path
-
-
-def in_cluster() -> bool:
-    """True inside a Flink cluster's PythonDriver (application mode on Kubernetes)."""
-    return "PYFLINK_GATEWAY_PORT" in os.environ
 
 
 def prepare_local_jvm(job_name: str, jvm_options: str = "") -> LocalCluster:
@@ -102,19 +96,6 @@ def stream_environment(config: dict[str, str]) -> Any:
 
 def web_ui_port(cluster: LocalCluster) -> str:
     return cluster.web_ui.rsplit(":", 1)[1]
-
-
-def kafka_bootstrap(pipeline: MeterPipeline) -> str:
-    """The pipeline's Kafka: ``spec.source.bootstrapServers``, else the Strimzi cluster's bootstrap
-    service inside Kubernetes, else the embedded broker (which must be running)."""
-    source = pipeline.spec.source
-    if source.bootstrap_servers:
-        return source.bootstrap_servers
-    if in_cluster():
-        return f"{source.kafka_cluster}-kafka-bootstrap:9092"
-    from meterflow.stack.local import bootstrap_for
-
-    return bootstrap_for(pipeline, start=False)
 
 
 def stop_with_savepoint(

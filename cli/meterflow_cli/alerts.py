@@ -88,10 +88,10 @@ def _command(pipeline: MeterPipeline, alert_id: str, action: str, by: str) -> tu
     if state != "OPEN":
         raise MeterflowError(f"alert {alert_id} ({rule} on {meter}) is already resolved; there is nothing to {action}")
     from meterflow import kafka_clients
-    from meterflow.stack.local import bootstrap_for
+    from meterflow.stack.endpoints import kafka_bootstrap
 
     command = {"meter_id": meter, "alert_id": alert_id, "action": action, "by": by, "at_ms": int(time.time() * 1000)}
-    producer = kafka_clients.producer(bootstrap_for(pipeline), "alert-commands", acks="all")
+    producer = kafka_clients.producer(kafka_bootstrap(pipeline), "alert-commands", acks="all")
     try:
         producer.send(names_for(pipeline).topics.alert_commands, key=meter.encode(), value=json.dumps(command).encode())
         producer.flush(timeout=30)

@@ -21,7 +21,7 @@ from kafka.errors import KafkaError
 
 from meterflow.errors import StackError
 from meterflow.spec.topics import topic_plan
-from meterflow.stack.local import bootstrap_for
+from meterflow.stack.endpoints import kafka_bootstrap
 from meterflow.stack.mqtturl import MQTT_PASSWORD_ENV, mqtt_url_for
 from meterflow.stack.topics import ensure_topics
 from meterflow_bridge.runtime import Bridge
@@ -42,7 +42,7 @@ def bridge(
     """Forward the pipeline's MQTT messages to <name>.readings (QoS 1, acknowledged after Kafka)."""
     pipeline = manifest(file)
     url = mqtt_url_for(pipeline)
-    bootstrap = bootstrap_for(pipeline)
+    bootstrap = kafka_bootstrap(pipeline)
     try:
         ensure_topics(bootstrap, topic_plan(pipeline))
     except KafkaError as exc:

@@ -24,8 +24,7 @@ from rich.table import Table
 from meterflow.paths import state_home
 from meterflow.spec import MeterPipeline, load_manifest, names_for
 from meterflow.spec.topics import topic_plan
-from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
-from meterflow.stack.local import bootstrap_for
+from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location, kafka_bootstrap
 from meterflow.stack.topics import ensure_topics
 
 DEMO_MANIFEST = Path("examples/water-meters.yaml")
@@ -54,7 +53,8 @@ def demo(
 ) -> None:
     """Simulate a day of water meters, stream it, recompute it in batch, export, report and summarise."""
     from flink_jobs.batch import run_batch
-    from flink_jobs.streaming.runner import reset, run_local
+    from flink_jobs.streaming.runner import run_local
+    from meterflow_cli.run import reset_local
     from meterflow_clickhouse.exports import export
     from meterflow_clickhouse.report import write_report
 
@@ -62,8 +62,8 @@ def demo(
     out_dir = out or state_home() / "demo"
     started = time.monotonic()
     with _step("1/5 embedded stack: Kafka broker up, pipeline reset"):
-        bootstrap = bootstrap_for(pipeline, start=True)
-        reset(pipeline)
+        bootstrap = kafka_bootstrap(pipeline, start_broker=True)
+        reset_local(pipeline)
         console.print(f"broker {bootstrap}; state in {state_home()}")
     with _step(f"2/5 simulate {meters} water meters for {DEMO_DAY} (Brisbane) with injected faults"):
         truth = _simulate(pipeline, bootstrap, meters)

@@ -96,7 +96,7 @@ def live_run(pipeline: str) -> dict[str, Any] | None:
 def gather(pipeline: MeterPipeline) -> Facts:
     """Every fact :func:`meterflow.health.screen` needs (what cannot be read becomes a note)."""
     from meterflow.stack.broker import probe
-    from meterflow.stack.local import bootstrap_for
+    from meterflow.stack.endpoints import kafka_bootstrap
 
     facts = Facts(
         pipeline.name,
@@ -104,7 +104,7 @@ def gather(pipeline: MeterPipeline) -> Facts:
         checkpoint_interval_s=to_millis(pipeline.spec.flink.checkpoint_interval) / 1000,
     )
     try:
-        bootstrap = bootstrap_for(pipeline, start=False)
+        bootstrap = kafka_bootstrap(pipeline)
     except StackError:
         return facts
     if probe(bootstrap) is None:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from meterflow.spec import names_for
+from meterflow.spec import MeterPipeline, names_for
 from meterflow.spec.durations import CEL_DURATION_PATTERN, to_millis
 from meterflow.stack.endpoints import clickhouse_dsn
 from meterflow_cli.options import ManifestOption, manifest
@@ -107,8 +107,6 @@ def reset(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a pipeline's topics, ClickHouse database, Iceberg tables and saved state (embedded stack)."""
-    from flink_jobs.streaming.runner import reset as reset_pipeline
-
     pipeline = manifest(file)
     names = names_for(pipeline)
     if not yes:
@@ -117,8 +115,22 @@ def reset(
             f"{names.iceberg_namespace} and the saved state of {pipeline.name}?",
             abort=True,
         )
-    reset_pipeline(pipeline)
+    reset_local(pipeline)
     console.print(f"{pipeline.name}: reset (topics, ClickHouse, Iceberg and Flink state deleted)")
+
+
+def reset_local(pipeline: MeterPipeline) -> None:
+    """Deprovision ``pipeline`` and delete its saved Flink state, never under a running job."""
+    import shutil
+
+    from meterflow.paths import pipeline_state
+    from meterflow.stack.endpoints import job_endpoints
+    from meterflow.stack.lock import command_line, hold_pipeline
+    from meterflow_provision import deprovision
+
+    with hold_pipeline(pipeline.name, command_line()):
+        deprovision(pipeline, job_endpoints(pipeline))
+        shutil.rmtree(pipeline_state(pipeline.name), ignore_errors=True)
 
 
 def _print(columns: list[str], rows: list[Any], output: OutputFormat) -> None:

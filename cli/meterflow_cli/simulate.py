@@ -20,7 +20,7 @@ from meterflow.spec import MeterPipeline, names_for
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MqttPayloadFormat
 from meterflow.spec.topics import topic_plan
-from meterflow.stack.local import bootstrap_for
+from meterflow.stack.endpoints import kafka_bootstrap
 from meterflow.stack.mqtturl import mqtt_url_for
 from meterflow.stack.topics import ensure_topics
 from meterflow_cli.options import ManifestOption, manifest
@@ -180,7 +180,7 @@ def simulate(
     )
     wide = via == Via.mqtt and _is_wide(pipeline)
     simulation = Simulation(pipeline, settings, malformed=WideMalformed(pipeline) if wide else None)
-    bootstrap = bootstrap_for(pipeline)
+    bootstrap = kafka_bootstrap(pipeline)
     ensure_topics(bootstrap, topic_plan(pipeline))
     topics = names_for(pipeline).topics
     label = f"simulate {pipeline.name}"
@@ -244,7 +244,7 @@ def replay(
     pipeline = manifest(file)
     window = Window(_date("--from", date_from), _date("--to", date_to), limit)
     job = Replay(pipeline, dataset, path, window, str(file))
-    bootstrap = bootstrap_for(pipeline)
+    bootstrap = kafka_bootstrap(pipeline)
     ensure_topics(bootstrap, topic_plan(pipeline))
     topic = names_for(pipeline).topics.readings
     with Sender(bootstrap, rate=rate, speedup=speedup, record_file=record, progress=progress) as sender:

@@ -34,12 +34,11 @@ from flink_jobs.batch import meters as meterslib
 from flink_jobs.batch import metrics as batch_metrics
 from flink_jobs.batch import problems, steps, store
 from flink_jobs.batch.days import AsOf, BatchError, DayRange
-from flink_jobs.runtime import kafka_bootstrap
 from meterflow.errors import MeterflowError
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
-from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
+from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location, in_flink_cluster, kafka_bootstrap
 from meterflow_clickhouse.client import session
 from meterflow_clickhouse.schema import ensure_schema
 from meterflow_iceberg.catalog import open_catalog
@@ -282,10 +281,10 @@ def _flink_daily(
     pipeline: MeterPipeline, names: PipelineNames, scan: dailylib.Scan, summary: BatchSummary, say: Echo
 ) -> pd.DataFrame:
     """Run the daily job on Flink (mini-cluster locally, the cluster's JVM on Kubernetes)."""
-    from flink_jobs.runtime import in_cluster, prepare_local_jvm, web_ui_port
+    from flink_jobs.runtime import prepare_local_jvm, web_ui_port
 
     t0 = time.monotonic()
-    if in_cluster():
+    if in_flink_cluster():
         env = dailylib.environment(dailylib.job_config(pipeline))
     else:
         cluster = prepare_local_jvm(f"{pipeline.name}-batch", jvm_options=dailylib.LOCAL_JVM_OPTIONS)

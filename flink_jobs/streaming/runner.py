@@ -1,7 +1,8 @@
 """Run the streaming job and its serving sink until told to stop (both runtimes).
 
-:func:`run_local` is ``meterflow run``: it prepares the embedded stack (topics, Iceberg table,
-ClickHouse schema and serving views, meter metadata), restores the newest checkpoint or savepoint, submits the job
+:func:`run_local` is ``meterflow run``: it provisions the pipeline on the embedded stack
+(:func:`meterflow_provision.provision`: topics, Iceberg table, ClickHouse schema and serving
+views, meter metadata), restores the newest checkpoint or savepoint, submits the job
 to PyFlink's mini-cluster and copies results into ClickHouse while the job runs. It stops
 
 * with ``until_idle``: once the job has committed every readings offset (so everything read is
@@ -10,15 +11,14 @@ to PyFlink's mini-cluster and copies results into ClickHouse while the job runs.
 * after ``duration_s``, or on Ctrl-C: with a savepoint, without draining (windows stay open);
 * when the job ends on its own (failure included).
 
-:func:`run_in_cluster` is the FlinkDeployment's entry: submit, then sink until the job ends.
+:func:`run_in_cluster` is the FlinkDeployment's entry: publish the meters file (the rest was
+provisioned by the operator and Strimzi), submit, then sink until the job ends.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from flink_jobs.runtime import (
-    in_cluster,
-    kafka_bootstrap,
     prepare_local_jvm,
     stop_with_savepoint,
     stream_environment,
@@ -41,27 +39,20 @@ from flink_jobs.streaming.observe import RunMetrics
 from flink_jobs.streaming.plan import KafkaEndpoint, job_plan
 from flink_jobs.streaming.restore import checkpoint_id, drained_root, latest_restore_point, prune, savepoint_root
 from meterflow import kafka_clients
-from meterflow.errors import MeterflowError, SpecError, StackError
+from meterflow.errors import MeterflowError
 from meterflow.metrics import CLUSTER_PORT
 from meterflow.paths import pipeline_state
-from meterflow.reading import MeterInfo
 from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
-from meterflow.spec.topics import topic_plan
 from meterflow.stack.broker import probe
-from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
-from meterflow.stack.local import bootstrap_for
+from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location, in_flink_cluster, job_endpoints, kafka_bootstrap
 from meterflow.stack.lock import command_line, hold_pipeline
 from meterflow.stack.process import free_port
-from meterflow.stack.topics import delete_topics, ensure_topics
-from meterflow_clickhouse.client import session
-from meterflow_clickhouse.migrate import drop_database
 from meterflow_clickhouse.observe import SinkMetrics
-from meterflow_clickhouse.schema import ensure_schema
 from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, ServingSink
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.committed import reopen_after_drain
-from meterflow_iceberg.tables import drop_namespace, ensure_readings_table
+from meterflow_provision import provision, publish_meter_file, sink_group
 
 CONTINUOUS_IDLE_TIMEOUT_MS = 30_000
 """How long a silent partition may hold the watermark back in a continuous run.
@@ -114,67 +105,6 @@ class RunSummary:
     sink_rows: dict[str, int] = field(default_factory=dict)
 
 
-def prepare(pipeline: MeterPipeline, bootstrap: str, echo: Callable[[str], None] | None = None) -> PipelineNames:
-    """Create what the job writes to and reads from, and re-create what has gone missing;
-    idempotent (also run by the operator). ``echo`` hears of every repair."""
-    from kafka.errors import KafkaError
-
-    names = names_for(pipeline)
-    try:
-        ensure_topics(bootstrap, topic_plan(pipeline))
-    except KafkaError as exc:
-        raise StackError(f"Kafka at {bootstrap} does not answer ({exc}); is it up? see `meterflow status`") from None
-    ensure_readings_table(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
-    with session(clickhouse_dsn(pipeline)) as client:
-        applied = ensure_schema(client, pipeline)
-    if echo is not None:
-        for repaired in (a for a in applied if "(recreated" in a):
-            echo(f"ClickHouse {names.clickhouse_database}: migration {repaired}")
-    if pipeline.spec.meters.source == "file":
-        publish_meter_file(pipeline, bootstrap)
-    return names
-
-
-def reset(pipeline: MeterPipeline) -> PipelineNames:
-    """Delete everything of ``pipeline`` on the embedded stack: topics, consumer groups, the
-    ClickHouse database, the Iceberg namespace and the saved Flink state (``meterflow reset``)."""
-    names = names_for(pipeline)
-    with hold_pipeline(pipeline.name, command_line()):  # never under a running job
-        bootstrap = bootstrap_for(pipeline)
-        delete_topics(bootstrap, names.topics.all(), groups=[names.consumer_group, sink_group(names)])
-        drop_database(clickhouse_dsn(pipeline), names.clickhouse_database)
-        drop_namespace(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
-        shutil.rmtree(pipeline_state(pipeline.name), ignore_errors=True)
-    return names
-
-
-def publish_meter_file(pipeline: MeterPipeline, bootstrap: str) -> int:
-    """Load ``spec.meters.file`` (CSV with a header row) into the compacted meters topic."""
-    path = Path(pipeline.spec.meters.file or "")
-    try:
-        with path.open(newline="") as handle:
-            rows = list(csv.reader(handle))[1:]
-    except OSError as exc:
-        raise SpecError(f"spec.meters.file {path}: cannot read it ({exc.strerror})") from None
-    topic = names_for(pipeline).topics.meters
-    producer = kafka_clients.producer(bootstrap, "meters", linger_ms=20)
-    sent = 0
-    for row in rows:
-        if len(row) < 5 or not row[0].strip():
-            continue
-        info = MeterInfo(*(cell.strip() for cell in row[:5]))
-        producer.send(topic, key=info.meter_id.encode(), value=info.to_json())
-        sent += 1
-    producer.flush()
-    producer.close()
-    return sent
-
-
-def sink_group(names: PipelineNames) -> str:
-    """The consumer group of the serving sink (``reset`` deletes it with the job's own)."""
-    return f"{names.consumer_group}.clickhouse"
-
-
 def serving_sink(
     pipeline: MeterPipeline, bootstrap: str, names: PipelineNames, observer: SinkMetrics | None = None
 ) -> ServingSink:
@@ -203,7 +133,7 @@ def run_local(
     with Prometheus metrics on ``metrics_port`` (0: a free port; ``pipelines/<name>/run.json``
     says which)."""
     with hold_pipeline(pipeline.name, command_line()):
-        bootstrap = bootstrap_for(pipeline)
+        bootstrap = kafka_bootstrap(pipeline)
         return _run_local(pipeline, bootstrap, until_idle, duration_s, fresh, echo, idle_settle_s, metrics_port)
 
 
@@ -217,7 +147,7 @@ def _run_local(
     idle_settle_s: float,
     metrics_port: int,
 ) -> RunSummary:
-    names = prepare(pipeline, bootstrap, echo)
+    names = provision(pipeline, job_endpoints(pipeline), echo)
     state = pipeline_state(pipeline.name)
     restore = None if fresh else latest_restore_point(state)
     cluster = prepare_local_jvm(pipeline.name)
@@ -363,10 +293,13 @@ def _cancel(job: Any) -> str:
 
 def run_in_cluster(pipeline: MeterPipeline) -> None:
     """The FlinkDeployment entry: submit into the running cluster, then sink until it ends."""
-    if not in_cluster():
+    if not in_flink_cluster():
         raise MeterflowError("run_in_cluster needs a Flink cluster's PythonDriver; use `meterflow run` locally")
-    bootstrap = kafka_bootstrap(pipeline)
-    names = prepare(pipeline, bootstrap)
+    endpoints = job_endpoints(pipeline)
+    bootstrap = endpoints.kafka_bootstrap
+    # the operator made the schema and the table, Strimzi the topics; the meters file is in this image
+    publish_meter_file(pipeline, endpoints)
+    names = names_for(pipeline)
     env = stream_environment(job_config(pipeline))
     plan = job_plan(
         pipeline,

@@ -1,7 +1,7 @@
-"""Resolve a pipeline's Kafka on the embedded (local) runtime.
+"""The local runtime's defaults: the embedded stack under ``$METERFLOW_HOME``.
 
-A manifest may name a Kafka cluster (``spec.source.bootstrapServers``); otherwise the embedded
-broker of ``$METERFLOW_HOME`` is used, and it must be running: ``meterflow up`` starts it. Only
+Where the manifest names no Kafka (``spec.source.bootstrapServers``) the embedded broker is used,
+and it must be running: ``meterflow up`` starts it. Only
 ``meterflow demo`` (one command for everything) starts it on demand. A command that quietly
 started a broker would leave a process behind that nobody asked for, on ports of its choosing.
 """
@@ -9,15 +9,25 @@ started a broker would leave a process behind that nobody asked for, on ports of
 from __future__ import annotations
 
 from meterflow.errors import StackError
-from meterflow.spec.model import MeterPipeline
+from meterflow.paths import state_home
 from meterflow.stack.broker import EmbeddedBroker
+from meterflow.stack.endpoints import Defaults
 
 
-def bootstrap_for(pipeline: MeterPipeline, start: bool = False) -> str:
-    """The bootstrap servers of ``pipeline``: its own, or the running embedded broker's (started
-    first with ``start``)."""
-    if pipeline.spec.source.bootstrap_servers:
-        return pipeline.spec.source.bootstrap_servers
+def local_defaults(start_broker: bool = False) -> Defaults:
+    """The local runtime's defaults: chDB, a SQLite catalog and a warehouse under the state folder,
+    and the running embedded broker (started first with ``start_broker``)."""
+    lake = state_home() / "lake"
+    return Defaults(
+        clickhouse_dsn=f"chdb://{state_home() / 'clickhouse'}",
+        iceberg_catalog_uri=f"sqlite:///{lake / 'catalog.db'}",
+        iceberg_warehouse=f"file://{lake / 'warehouse'}",
+        kafka_bootstrap=lambda: embedded_bootstrap(start_broker),
+    )
+
+
+def embedded_bootstrap(start: bool = False) -> str:
+    """The bootstrap servers of the running embedded broker (started first with ``start``)."""
     broker = EmbeddedBroker()
     info = broker.up() if start else broker.running()
     if info is None:

@@ -1,11 +1,11 @@
 """The pipeline's ClickHouse schema and Iceberg table, with credentials from the referenced Secrets.
 
-Where a sink is: the Secret key in ``secretRef`` (read with the Kubernetes API, never copied
-anywhere), else the manifest's ``dsn``/``catalogUri``, else the operator's defaults
-(:class:`~meterflow_operator.settings.Settings`). What happens there: the same migrations the
-speed layer uses (:func:`meterflow_clickhouse.migrate.apply_migrations`) and
-:func:`meterflow_iceberg.tables.ensure_readings_table`; on deletion with the Delete policy, the
-database and the namespace are dropped. Every failure is a :class:`SchemaError` with the
+Where a sink is: the one rule of :mod:`meterflow.stack.endpoints` (Secret > manifest > default),
+with the operator's channel to Secrets (the key in ``secretRef``, read with the Kubernetes API,
+never copied anywhere) and its defaults (:class:`~meterflow_operator.settings.Settings`). What
+happens there is the one provisioning path (:mod:`meterflow_provision`): the migrations and
+serving views, the Iceberg table; on deletion with the Delete policy, the database and the
+namespace are dropped. Every failure is a :class:`SchemaError` with the
 condition reason it maps to, and whether waiting can fix it:
 
 * transient — retried with backoff: SecretNotFound (not created yet), SecretUnreadable,
@@ -22,14 +22,12 @@ Called by :mod:`meterflow_operator.reconcile`.
 from __future__ import annotations
 
 import base64
-import re
 import threading
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from meterflow.spec.model import CLICKHOUSE_DSN_PATTERN, MeterPipeline, SecretKeyRef
+from meterflow.spec.model import MeterPipeline, SecretKeyRef
 from meterflow.spec.names import names_for
-from meterflow.stack.endpoints import IcebergLocation
+from meterflow.stack.endpoints import Defaults, EndpointError, Endpoints
+from meterflow.stack.endpoints import resolve as resolve_endpoints
 from meterflow_operator.kube import SECRET, Kube, KubeError
 from meterflow_operator.render.common import namespace_of
 from meterflow_operator.settings import Settings
@@ -55,14 +53,6 @@ class SchemaError(Exception):
         self.transient = transient
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    """Where a pipeline's sinks are, resolved (may hold credentials: never log or store it)."""
-
-    clickhouse_dsn: str
-    iceberg: IcebergLocation
-
-
 def read_secret(kube: Kube, namespace: str, ref: SecretKeyRef, field: str) -> str:
     """The value of one Secret key; SecretNotFound / SecretKeyNotFound otherwise."""
     try:
@@ -80,64 +70,48 @@ def read_secret(kube: Kube, namespace: str, ref: SecretKeyRef, field: str) -> st
     return base64.b64decode(data[ref.key]).decode().strip()
 
 
-def resolve(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> Endpoints:
-    """The sinks' endpoints: Secret, else manifest, else the operator's defaults."""
-    namespace = namespace_of(pipeline)
-    sinks = pipeline.spec.sinks
-    if sinks.clickhouse.secret_ref:
-        dsn: str | None = read_secret(kube, namespace, sinks.clickhouse.secret_ref, "spec.sinks.clickhouse.secretRef")
-    else:
-        dsn = sinks.clickhouse.dsn or settings.clickhouse_dsn
-    if not dsn:
-        raise SchemaError(
-            "ClickHouseNotConfigured",
-            "set spec.sinks.clickhouse.secretRef (or dsn), or the operator's METERFLOW_OPERATOR_CLICKHOUSE_DSN",
-        )
-    if not re.match(CLICKHOUSE_DSN_PATTERN, dsn):
-        scheme = urlsplit(dsn).scheme
-        # the model checks a manifest's dsn; a Secret's value and the operator's default arrive unchecked
-        where = "the Secret's value" if sinks.clickhouse.secret_ref else "METERFLOW_OPERATOR_CLICKHOUSE_DSN"
-        raise SchemaError(
-            "ClickHouseDsnInvalid",
-            f"{where} is not a ClickHouse DSN (scheme {scheme or 'missing'!r}); "
-            "use http(s)://user:password@host:8123/ or chdb:///path",
-            transient=False,
-        )
-    if sinks.iceberg.secret_ref:
-        uri: str | None = read_secret(kube, namespace, sinks.iceberg.secret_ref, "spec.sinks.iceberg.secretRef")
-    else:
-        uri = sinks.iceberg.catalog_uri or settings.iceberg_catalog_uri
-    if not uri:
-        raise SchemaError(
-            "IcebergNotConfigured",
-            "set spec.sinks.iceberg.secretRef (or catalogUri), "
-            "or the operator's METERFLOW_OPERATOR_ICEBERG_CATALOG_URI",
-        )
-    location = IcebergLocation(
-        catalog_name=sinks.iceberg.catalog_name,
-        catalog_uri=uri,
-        warehouse=sinks.iceberg.warehouse or settings.iceberg_warehouse,
+def operator_defaults(settings: Settings) -> Defaults:
+    """The operator's defaults for the sinks (its settings); Kafka: the Strimzi cluster's service."""
+    return Defaults(
+        clickhouse_dsn=settings.clickhouse_dsn,
+        iceberg_catalog_uri=settings.iceberg_catalog_uri,
+        iceberg_warehouse=settings.iceberg_warehouse,
+        clickhouse_dsn_from="METERFLOW_OPERATOR_CLICKHOUSE_DSN",
+        iceberg_from="METERFLOW_OPERATOR_ICEBERG_CATALOG_URI",
     )
-    return Endpoints(dsn, location)
+
+
+def resolve(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> Endpoints:
+    """The sinks' endpoints (:func:`meterflow.stack.endpoints.resolve` with the operator's Secrets
+    and settings), worked out now: a missing or bad one is a :class:`SchemaError`."""
+    namespace = namespace_of(pipeline)
+
+    def secret(field: str, ref: SecretKeyRef | None) -> str | None:
+        return read_secret(kube, namespace, ref, f"{field}.secretRef") if ref is not None else None
+
+    endpoints = resolve_endpoints(pipeline, operator_defaults(settings), secret)
+    try:
+        endpoints.clickhouse_dsn  # noqa: B018 - resolved here, so that its failure is classified here
+        endpoints.iceberg  # noqa: B018
+    except EndpointError as exc:
+        raise SchemaError(exc.reason, str(exc), transient=exc.reason != "ClickHouseDsnInvalid") from None
+    return endpoints
 
 
 def ensure_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> str:
-    """Apply the ClickHouse migrations and serving views and create the Iceberg table; return a one-line summary."""
+    """Provision the ClickHouse migrations and serving views and the Iceberg table (Strimzi owns the
+    topics); return a one-line summary."""
     endpoints = resolve(kube, pipeline, settings)
     names = names_for(pipeline)
-    from meterflow_clickhouse.client import session  # heavy imports: only where needed
-    from meterflow_clickhouse.schema import ensure_schema as ensure_clickhouse
-    from meterflow_iceberg.catalog import open_catalog
-    from meterflow_iceberg.tables import ensure_readings_table
+    from meterflow_provision import ensure_clickhouse, ensure_lake  # heavy imports: only where needed
 
     with _ENGINE_LOCK:
         try:
-            with session(endpoints.clickhouse_dsn) as client:
-                applied = ensure_clickhouse(client, pipeline)
+            applied = ensure_clickhouse(pipeline, endpoints)
         except Exception as exc:  # the driver raises many types; classified by type and code
             raise clickhouse_failure(exc) from None
         try:
-            ensure_readings_table(open_catalog(endpoints.iceberg), names.iceberg_namespace)
+            ensure_lake(pipeline, endpoints)
         except Exception as exc:
             raise iceberg_failure(exc) from None
     done = f"{len(applied)} migration(s) applied" if applied else "migrations up to date"
@@ -145,24 +119,18 @@ def ensure_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> st
 
 
 def drop_schema(kube: Kube, pipeline: MeterPipeline, settings: Settings) -> str:
-    """Drop the ClickHouse database and the Iceberg namespace (the Delete retention policy)."""
+    """Deprovision the ClickHouse database and the Iceberg namespace (the Delete retention policy)."""
     endpoints = resolve(kube, pipeline, settings)
     names = names_for(pipeline)
-    from pyiceberg.exceptions import NoSuchNamespaceError
-
-    from meterflow_clickhouse.migrate import drop_database
-    from meterflow_iceberg.catalog import open_catalog
-    from meterflow_iceberg.tables import drop_namespace
+    from meterflow_provision import drop_clickhouse, drop_lake
 
     with _ENGINE_LOCK:
         try:
-            drop_database(endpoints.clickhouse_dsn, names.clickhouse_database)
+            drop_clickhouse(pipeline, endpoints)
         except Exception as exc:
             raise clickhouse_failure(exc) from None
         try:
-            drop_namespace(open_catalog(endpoints.iceberg), names.iceberg_namespace)
-        except NoSuchNamespaceError:
-            pass
+            drop_lake(pipeline, endpoints)
         except Exception as exc:
             raise iceberg_failure(exc) from None
     return f"dropped ClickHouse database {names.clickhouse_database} and Iceberg namespace {names.iceberg_namespace}"

@@ -22,11 +22,12 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from meterflow.spec import MeterPipeline, names_for, parse_manifest
 from meterflow.stack.broker import BrokerInfo
-from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
+from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location, job_endpoints
 from meterflow_operator.render.batch import render_batch
 from meterflow_operator.render.configmap import render_config_map
 from meterflow_operator.render.flink import render_flink_deployment
 from meterflow_operator.settings import Settings
+from meterflow_provision import provision
 from tests.cluster.harness import ApplicationCluster
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
@@ -92,6 +93,9 @@ def upgraded(broker: BrokerInfo, tmp_path_factory: pytest.TempPathFactory) -> di
     figures: dict[str, Any] = {"day": day}
     streaming = render_flink_deployment(pipeline, settings)
 
+    # what Strimzi (the topics) and the operator (schema and table) have done before a FlinkDeployment
+    # starts: the job itself provisions nothing but its meters file
+    provision(pipeline, job_endpoints(pipeline))
     # the first cluster: stopped with a savepoint mid-stream (the input is paced), as the Flink
     # operator upgrades a job
     first = ApplicationCluster(out / "first", streaming, manifest)

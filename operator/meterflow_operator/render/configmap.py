@@ -16,16 +16,14 @@ from typing import Any
 import yaml
 
 from meterflow.spec.model import MeterPipeline
+from meterflow.stack.endpoints import Defaults, no_secret, resolve
 from meterflow_operator.render.common import COMPONENT_CONFIG, MANIFEST_FILE, config_map_name, metadata, namespace_of
 from meterflow_operator.settings import Settings
-
-STRIMZI_BOOTSTRAP_PORT = 9092
 
 
 def bootstrap_servers(pipeline: MeterPipeline) -> str:
     """The manifest's bootstrap servers, else the Strimzi cluster's plain listener service."""
-    source = pipeline.spec.source
-    return source.bootstrap_servers or f"{source.kafka_cluster}-kafka-bootstrap:{STRIMZI_BOOTSTRAP_PORT}"
+    return resolve(pipeline, Defaults(), no_secret).kafka_bootstrap
 
 
 def cluster_manifest(pipeline: MeterPipeline, settings: Settings) -> dict[str, Any]:
