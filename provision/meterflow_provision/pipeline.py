@@ -66,10 +66,12 @@ def ensure_lake(pipeline: MeterPipeline, endpoints: Endpoints) -> None:
 
 
 def drop_clickhouse(pipeline: MeterPipeline, endpoints: Endpoints) -> None:
+    """The pipeline's ClickHouse database, with every table and view in it."""
     drop_database(endpoints.clickhouse_dsn, names_for(pipeline).clickhouse_database)
 
 
 def drop_lake(pipeline: MeterPipeline, endpoints: Endpoints) -> None:
+    """The pipeline's Iceberg namespace and its readings table (absent: already dropped)."""
     drop_namespace(open_catalog(endpoints.iceberg), names_for(pipeline).iceberg_namespace)
 
 
