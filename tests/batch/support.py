@@ -54,20 +54,28 @@ FINGERPRINTED = ("daily_stats", "monthly_stats", "problem_meters", "meters")
 
 
 def fingerprint(pipeline: MeterPipeline) -> dict[str, tuple[Any, ...]]:
-    """Per batch table: row count, a hash of every row (order-free), and the sum of each numeric column."""
+    """Per batch table: row count, a hash of every row (order-free), and the sum of each numeric column.
+
+    Floats are added in sorted order: ClickHouse's ``sum`` adds them in whatever order its threads
+    and parts meet, so two sums of the same rows may differ in the last digit (seen once in CI)."""
     out: dict[str, tuple[Any, ...]] = {}
     for table in FINGERPRINTED:
         [(count, digest)] = rows(pipeline, f"SELECT count(), sum(cityHash64(*)) FROM {table}")
         columns = rows(
             pipeline,
-            f"SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '{table}' "
+            f"SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '{table}' "
             "AND (type LIKE '%Int%' OR type LIKE '%Float%')",
         )
-        sums = rows(pipeline, f"SELECT {', '.join(f'sum({c})' for (c,) in columns)} FROM {table}")[0] if columns else ()
+        sums = rows(pipeline, f"SELECT {', '.join(_sum(c, t) for c, t in columns)} FROM {table}")[0] if columns else ()
         out[table] = (count, digest, *sums)
     [(days, snapshots)] = rows(pipeline, "SELECT count(), sum(snapshot_id) FROM batch_days")
     out["batch_days"] = (days, snapshots)
     return out
+
+
+def _sum(column: str, column_type: str) -> str:
+    """SQL: the sum of ``column``, the same whatever order the rows are read in."""
+    return f"arraySum(arraySort(groupArray({column})))" if "Float" in column_type else f"sum({column})"
 
 
 def chromium_dom(html_file: Path, timeout: float = 120) -> str | None:
