@@ -31,11 +31,11 @@ ORDERED = True
 
 HEADER = ("timestamp", "co2", "humidity", "light", "pir", "temperature")
 NEEDED = (
-    Needed("co2", "ppm", "{name: co2, series: room, unit: ppm, kind: gauge, interval: 1m}"),
-    Needed("humidity", "%", '{name: humidity, series: room, unit: "%", kind: gauge, interval: 1m}'),
-    Needed("light", "lx", "{name: light, series: room, unit: lx, kind: gauge, interval: 1m}"),
-    Needed("motion", "event", "{name: motion, series: room, unit: event, kind: interval, interval: 1m}"),
-    Needed("temperature", "C", "{name: temperature, series: room, unit: C, kind: gauge, interval: 1m}"),
+    Needed("{name: co2, series: room, unit: ppm, kind: gauge, interval: 1m}"),
+    Needed('{name: humidity, series: room, unit: "%", kind: gauge, interval: 1m}'),
+    Needed("{name: light, series: room, unit: lx, kind: gauge, interval: 1m}"),
+    Needed("{name: motion, series: room, unit: event, kind: interval, interval: 1m}"),
+    Needed("{name: temperature, series: room, unit: C, kind: gauge, interval: 1m}"),
 )
 _ROOM = re.compile(r"(\d+)")
 

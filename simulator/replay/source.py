@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -53,17 +54,22 @@ class RawRow:
 
 @dataclass(frozen=True)
 class Needed:
-    """A measurement a data set emits: its name in the manifest, the unit its values are in, and
-    its declaration (``example``, a flow-style YAML measurement: whose ``kind`` and, for power,
-    ``interval`` decide what the served figures mean)."""
+    """A measurement a data set emits, as the manifest must declare it: ``example`` is a flow-style
+    YAML measurement whose name, unit, ``kind`` and (for power) ``interval`` are checked."""
 
-    name: str
-    unit: str
     example: str
 
-    @property
+    @cached_property
     def declaration(self) -> MeasurementSpec:
         return MeasurementSpec.model_validate(yaml.safe_load(self.example))
+
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
+    @property
+    def unit(self) -> str:
+        return self.declaration.unit
 
 
 @dataclass

@@ -33,19 +33,13 @@ HEADER = (
     "Sub_metering_3",
 )
 NEEDED = (
-    Needed(
-        "global_active_power", "kW", "{name: global_active_power, series: house, unit: kW, kind: power, interval: 1m}"
-    ),
-    Needed(
-        "global_reactive_power",
-        "kW",
-        "{name: global_reactive_power, series: house, unit: kW, kind: gauge, interval: 1m}",
-    ),
-    Needed("voltage", "V", "{name: voltage, series: house, unit: V, kind: gauge, interval: 1m}"),
-    Needed("global_intensity", "A", "{name: global_intensity, series: house, unit: A, kind: gauge, interval: 1m}"),
-    Needed("sub_metering_1", "Wh", "{name: sub_metering_1, series: kitchen, unit: Wh, kind: interval, interval: 1m}"),
-    Needed("sub_metering_2", "Wh", "{name: sub_metering_2, series: laundry, unit: Wh, kind: interval, interval: 1m}"),
-    Needed("sub_metering_3", "Wh", "{name: sub_metering_3, series: heating, unit: Wh, kind: interval, interval: 1m}"),
+    Needed("{name: global_active_power, series: house, unit: kW, kind: power, interval: 1m}"),
+    Needed("{name: global_reactive_power, series: house, unit: kW, kind: gauge, interval: 1m}"),
+    Needed("{name: voltage, series: house, unit: V, kind: gauge, interval: 1m}"),
+    Needed("{name: global_intensity, series: house, unit: A, kind: gauge, interval: 1m}"),
+    Needed("{name: sub_metering_1, series: kitchen, unit: Wh, kind: interval, interval: 1m}"),
+    Needed("{name: sub_metering_2, series: laundry, unit: Wh, kind: interval, interval: 1m}"),
+    Needed("{name: sub_metering_3, series: heating, unit: Wh, kind: interval, interval: 1m}"),
 )
 
 
