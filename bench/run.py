@@ -61,7 +61,9 @@ FULL = Scale(
     days=10,
     seed=7,
     latency_rate=10_000,
-    latency_warmup_s=30,
+    # Both JVMs still compile hot code a minute after the job starts (JFR: the C2 compiler threads
+    # used 10-20 % of the machine 60-100 s in), and readings sent meanwhile queue.
+    latency_warmup_s=60,
     latency_measure_s=60,
     trigger_every_s=0.25,
     naive_limit=2_000_000,

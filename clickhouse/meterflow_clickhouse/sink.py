@@ -18,9 +18,10 @@ away never holds up the sink.
 **Few inserts, alerts first.** Every insert makes a part (about 10 ms of engine CPU in chDB, more
 through a materialized view, whatever its size), so records wait to be written together: window
 results and counters up to 1 s (or until ``max_insert_bytes`` are held); an alert after a quiet
-spell is written at once, a stream of them at most every 0.25 s; meter metadata is written before
-any result it labels. Offsets are committed per partition up to what was
-written. The embedded engine stays open for the sink's life
+spell is written at once, a stream of them at most every 0.1 s (measured against 0.25 s, with window
+blocks flowing: produce to queryable p50 233 → 110 ms, p99 ~420 → ~190 ms; under CPU contention p50
+~290 → ~190 ms); meter metadata is written before any result it labels. Offsets are committed per
+partition up to what was written. The embedded engine stays open for the sink's life
 (:class:`~meterflow_clickhouse.client.HeldSession`) and serves the readers (``meterflow sql``,
 the batch job, the report) from this process; window results are written in chunks of at most
 ``max_insert_bytes``, so a reader's query waits for one chunk at most.
@@ -96,7 +97,7 @@ class Route:
 
 
 AGGREGATES = Route("readings_agg_queue", row_binary=True)
-ALERTS = Route("alert_transitions_queue", linger_s=0.0, min_gap_s=0.25)
+ALERTS = Route("alert_transitions_queue", linger_s=0.0, min_gap_s=0.1)
 COUNTERS = Route("ingest_counters")
 METERS = Route("meters", linger_s=0.0, metadata=True, tombstone_key="meter_id")
 
