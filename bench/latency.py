@@ -17,6 +17,7 @@ from typing import Any
 from bench.common import Phase, kill_group, monitored, percentile, start_watched
 from bench.load import DAY_MS, producer_config, publish_meters
 from bench.stack import METERFLOW, BenchPipeline, BenchStack
+from meterflow import kafka_clients
 from meterflow.stack.endpoints import clickhouse_dsn
 from meterflow_clickhouse.client import session
 from simulator.engine import Settings, Simulation
@@ -141,8 +142,6 @@ class _AlertWatcher(threading.Thread):
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(daemon=True)
-        from meterflow import kafka_clients
-
         self.consumer = kafka_clients.native_consumer(
             bootstrap,
             "bench-latency-alerts",
@@ -256,10 +255,12 @@ def latency_phase(
     if producer.error:
         raise RuntimeError(f"the producer failed: {producer.error}")
     measured = {v: s for v, s in producer.sent_at.items() if s - started >= warmup_s}
-    latencies = [(seen[v][1] - s) * 1000 for v, s in measured.items() if v in seen]
-    reached_kafka = watcher.seen_at if watcher is not None else {}
-    in_kafka = [(reached_kafka[v] - s) * 1000 for v, s in measured.items() if v in reached_kafka]
-    acked = [(producer.acked_at[v] - s) * 1000 for v, s in measured.items() if v in producer.acked_at]
+    acked_ms = _delays_ms(producer.sent_at, producer.acked_at)
+    in_kafka_ms = _delays_ms(producer.sent_at, watcher.seen_at if watcher is not None else {})
+    queryable_ms = _delays_ms(producer.sent_at, {v: done for v, (_, done) in seen.items()})
+    latencies = [queryable_ms[v] for v in measured if v in queryable_ms]
+    in_kafka = [in_kafka_ms[v] for v in measured if v in in_kafka_ms]
+    acked = [acked_ms[v] for v in measured if v in acked_ms]
     lower = [max(0.0, seen[v][0] - s) * 1000 for v, s in measured.items() if v in seen]
     phase.figures |= {
         "first_alert_s": round(ready_s, 1),
@@ -286,12 +287,7 @@ def latency_phase(
         # every trigger, the warm-up's too: [seconds after the producer started, ms until the broker
         # acknowledged it, ms until it was in the alerts topic, ms until queryable]
         "samples": [
-            [
-                round(s - started, 3),
-                _ms((producer.acked_at[v] - s) * 1000 if v in producer.acked_at else None),
-                _ms((reached_kafka[v] - s) * 1000 if v in reached_kafka else None),
-                _ms((seen[v][1] - s) * 1000 if v in seen else None),
-            ]
+            [round(s - started, 3), _ms(acked_ms.get(v)), _ms(in_kafka_ms.get(v)), _ms(queryable_ms.get(v))]
             for v, s in sorted(producer.sent_at.items(), key=lambda item: item[1])
         ],
         "poll_interval_ms": round(poll_s * 1000 + 1000 * (percentile(polls, 50) or 0)),
@@ -305,6 +301,11 @@ def latency_phase(
         "when a consumer of the alerts topic (read_uncommitted; the broker answers its fetch on arrival) read the "
         "transition: the job's share."
     )
+
+
+def _delays_ms(sent_at: dict[float, float], reached_at: dict[float, float]) -> dict[float, float]:
+    """Milliseconds from each trigger's sending to when it reached a place (the triggers that did)."""
+    return {v: (reached_at[v] - s) * 1000 for v, s in sent_at.items() if v in reached_at}
 
 
 def _ms(value: float | None) -> float | None:
