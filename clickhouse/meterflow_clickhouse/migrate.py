@@ -31,6 +31,7 @@ _CREATES = re.compile(
     r"^CREATE\s+(?:TABLE|VIEW|MATERIALIZED\s+VIEW|DICTIONARY)\s+IF\s+NOT\s+EXISTS\s+[\w{}]+\.(\w+)", re.IGNORECASE
 )
 _ALTERS = re.compile(r"^ALTER\s+TABLE\s+[\w{}]+\.(\w+)\s", re.IGNORECASE)
+_DROPS = re.compile(r"^DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?[\w{}]+\.(\w+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,14 @@ class Migration:
         return [p.strip().replace("{db}", database) for p in parts if p.strip()]
 
     def creates(self, database: str) -> list[tuple[str, str]]:
-        """(object name, statement) of every ``CREATE ... IF NOT EXISTS`` of the migration, in order."""
+        """(object name, statement) of every ``CREATE ... IF NOT EXISTS`` of the migration, in order,
+        but for a table it drops again (a staging table: gone by design, not to be re-created)."""
+        statements = self.statements(database)
+        dropped = {m.group(1) for s in statements if (m := _DROPS.match(s))}
         found = []
-        for statement in self.statements(database):
+        for statement in statements:
             match = _CREATES.match(statement)
-            if match:
+            if match and match.group(1) not in dropped:
                 found.append((match.group(1), statement))
         return found
 

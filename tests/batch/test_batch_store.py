@@ -169,3 +169,40 @@ def test_serving_views_put_batch_over_speed_by_local_day(water: tuple[MeterPipel
         (day(2), "b", "Pulse1", "interval", 1, 1, 0, 2.0, 2.0, 0.0, 0),
         (day(2), "c", "Pulse1", "interval", 0, 2, -2, None, 4.0, -4.0, 0),
     ]
+
+
+def _rows_read(client: Any, sql: str) -> dict[str, int]:
+    """The rows each table's selected parts hold (EXPLAIN ESTIMATE: what the query will read)."""
+    return {str(table): int(rows) for _, table, _, rows, _ in client.query(f"EXPLAIN ESTIMATE {sql}").result_rows}
+
+
+def test_the_speed_branch_reads_only_the_days_the_batch_has_not_recomputed(water: tuple[MeterPipeline, Any]) -> None:
+    pipeline, client = water
+    db = names_for(pipeline).clickhouse_database
+    # noon in Brisbane is 02:00 UTC the same date: each local day lands in its own day partition
+    windows = [_window("a", f"2024-05-0{d}T12:00:00+10:00", 5, float(d)) for d in (1, 2, 3, 4)]
+    client.insert(f"{db}.readings_agg", windows, column_names=[*AGG_COLUMNS, "version", "is_deleted"])
+    served = f"SELECT day, consumption, source FROM {db}.consumption_daily WHERE meter_id = 'a' ORDER BY day"
+    assert _rows_read(client, served)["readings_agg"] == 4  # nothing recomputed: every day is the speed layer's
+
+    # the batch recomputes 1, 2 and 4 May: 3 May stays the speed layer's, in the hole between them
+    batch = [{"meter_id": "a", "day": day(d), "consumption": 10.0 * d} for d in (1, 2, 4)]
+    _replace(client, db, daily(*batch), [day(1), day(2), day(4)])
+    assert client.query(served).result_rows == [
+        (day(1), 10.0, "batch"),
+        (day(2), 20.0, "batch"),
+        (day(3), 3.0, "speed"),
+        (day(4), 40.0, "batch"),
+    ]
+    # 3 May's partition only: those before the first un-recomputed day are out of the range, and 4 May's
+    # holds (min to max) only a recomputed day
+    assert _rows_read(client, served)["readings_agg"] == 1
+
+    _replace(client, db, daily({"meter_id": "a", "day": day(3), "consumption": 30.0}), [day(3)], run="r2")
+    assert [source for _, _, source in client.query(served).result_rows] == ["batch"] * 4
+    assert _rows_read(client, served).get("readings_agg", 0) == 0  # caught up: the speed branch reads nothing
+
+    partition_key = client.query(
+        f"SELECT partition_key FROM system.tables WHERE database = '{db}' AND name = 'readings_agg'"
+    ).result_rows
+    assert partition_key == [("toDate(window_start)",)]  # migration 0004

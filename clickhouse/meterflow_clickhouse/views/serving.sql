@@ -32,6 +32,11 @@ GROUP BY day, meter_id, measurement_type, series
 
 -- Batch figures for the days the batch has recomputed, speed-layer figures for every other day.
 -- unit is the values' (avg, min, max); consumption_unit the consumption's (kW values: kWh).
+-- The speed branch also starts at the first day of readings_agg the batch has not recomputed (or
+-- the day after its last): the answer is the same, but the bound reaches the scan as a range of
+-- window_start, so readings_agg's day partitions before it are skipped instead of read, merged
+-- (FINAL) and grouped only to be dropped. Once the batch has caught up, the speed branch reads
+-- only the days since.
 CREATE OR REPLACE VIEW {db}.consumption_daily AS
 SELECT day, meter_id, measurement_type, series, unit, kind, toUInt64(readings) AS readings, consumption,
        avg, min, max, meter_type, suburb, postcode, usage_type, 'batch' AS source,
@@ -43,6 +48,14 @@ SELECT day, meter_id, measurement_type, series, unit, {kind} AS kind, toUInt64(r
        {consumption_unit} AS consumption_unit
 FROM {db}.speed_daily
 WHERE day NOT IN (SELECT day FROM {db}.batch_days)
+  AND day >= (
+      WITH (SELECT groupArray(day) FROM {db}.batch_days) AS recomputed
+      SELECT arrayMin(arrayConcat(
+                 arrayFilter(d -> NOT has(recomputed, d), arrayMap(i -> first + i, range(toUInt32(last - first) + 1))),
+                 [last + 1]))
+      FROM (SELECT toDate(min(window_start), '{time_zone}') AS first, toDate(max(window_start), '{time_zone}') AS last
+            FROM {db}.readings_agg)
+  )
 ;
 
 -- Per recomputed day, meter and measurement: speed minus batch. Zero where the speed layer saw
