@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -177,12 +177,7 @@ def _run(
         ("ceiling", lambda p: ceiling_phase(p, stack.bootstrap, topic, n)),
         ("streaming", lambda p: streaming_phase(p, stack, main_pipeline, scale.job_timeout_s, profile)),
         ("batch", lambda p: batch_phase(p, stack, main_pipeline, FIRST_DAY, scale.days)),
-        (
-            "serving",
-            lambda p: serving_phase(
-                p, main_pipeline, FIRST_DAY, FIRST_DAY + timedelta(days=scale.days - 1), scale.serving_repeats
-            ),
-        ),
+        ("serving", lambda p: serving_phase(p, main_pipeline, FIRST_DAY, scale.days, scale.serving_repeats)),
         ("spark", lambda p: spark_phase(p, stack, topic, n, scale.spark_max_offsets, scale.job_timeout_s)),
         (
             "spark_equal",

@@ -44,7 +44,7 @@ def speed_day_query(day: date) -> str:
     )
 
 
-def serving_phase(phase: Phase, pipeline: BenchPipeline, first: date, last: date, repeats: int) -> None:
+def serving_phase(phase: Phase, pipeline: BenchPipeline, first: date, days: int, repeats: int) -> None:
     """Each query ``repeats`` times in one session (after one warm-up); p50/p99 in ms, rows returned."""
     dsn = clickhouse_dsn(pipeline.spec)
     t0 = time.monotonic()
@@ -56,7 +56,7 @@ def serving_phase(phase: Phase, pipeline: BenchPipeline, first: date, last: date
         meter = meter_rows[0][0] if meter_rows else ""
         phase.figures["alerts_meter"] = meter
         phase.figures["daily_stats_rows"] = client.query("SELECT count() FROM daily_stats").result_rows[0][0]
-        measured = queries(first, meter) | {"speed_layer_one_day": speed_day_query(last)}
+        measured = queries(first, meter) | {"speed_layer_one_day": speed_day_query(first + timedelta(days=days - 1))}
         for name, sql in measured.items():
             rows = len(client.query(sql).result_rows)
             times = []

@@ -44,6 +44,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from meterflow import kafka_clients
+from meterflow.spec.names import Topics
 from meterflow_clickhouse.client import HeldSession
 from meterflow_clickhouse.observe import SinkMetrics
 
@@ -100,6 +101,11 @@ AGGREGATES = Route("readings_agg_queue", row_binary=True)
 ALERTS = Route("alert_transitions_queue", linger_s=0.0, min_gap_s=0.1)
 COUNTERS = Route("ingest_counters")
 METERS = Route("meters", linger_s=0.0, metadata=True, tombstone_key="meter_id")
+
+
+def routes(topics: Topics) -> dict[str, Route]:
+    """The route each of a pipeline's topics takes into ClickHouse (what its serving sink reads)."""
+    return {topics.aggregates: AGGREGATES, topics.alerts: ALERTS, topics.counters: COUNTERS, topics.meters: METERS}
 
 
 @dataclass

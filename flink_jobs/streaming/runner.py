@@ -49,7 +49,7 @@ from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location, in_flink
 from meterflow.stack.lock import command_line, hold_pipeline
 from meterflow.stack.process import free_port
 from meterflow_clickhouse.observe import SinkMetrics
-from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, ServingSink
+from meterflow_clickhouse.sink import ServingSink, routes
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.committed import reopen_after_drain
 from meterflow_provision import provision, publish_meter_file, sink_group
@@ -108,12 +108,11 @@ class RunSummary:
 def serving_sink(
     pipeline: MeterPipeline, bootstrap: str, names: PipelineNames, observer: SinkMetrics | None = None
 ) -> ServingSink:
-    topics = names.topics
     return ServingSink(
         bootstrap=bootstrap,
         dsn=clickhouse_dsn(pipeline),
         database=names.clickhouse_database,
-        routes={topics.aggregates: AGGREGATES, topics.alerts: ALERTS, topics.counters: COUNTERS, topics.meters: METERS},
+        routes=routes(names.topics),
         group_id=sink_group(names),
         observer=observer,
     )

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from meterflow import kafka_clients
-from meterflow.spec.names import names_for
+from meterflow.spec.names import Topics, names_for
 from meterflow.spec.topics import topic_plan
 from meterflow.stack.broker import BrokerInfo
 from meterflow.stack.topics import ensure_topics
 from meterflow_clickhouse.client import session
 from meterflow_clickhouse.schema import ensure_schema
-from meterflow_clickhouse.sink import AGGREGATES, ALERTS, COUNTERS, METERS, ServingSink
+from meterflow_clickhouse.sink import ServingSink, routes
 from tests.conftest import unique_pipeline
 
 pytestmark = pytest.mark.integration
@@ -38,8 +38,8 @@ def _alert(alert_id: str, meter: str, first: float, value: float, breaches: int,
 
 
 @pytest.fixture
-def sink_setup(broker: BrokerInfo, tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """A fresh pipeline's topics and a chDB folder with its schema: (dsn, database, topics by route)."""
+def sink_setup(broker: BrokerInfo, tmp_path: Path) -> Iterator[tuple[str, str, Topics]]:
+    """A fresh pipeline's topics and a chDB folder with its schema: (dsn, database, topics)."""
     pipeline = unique_pipeline("water-meters")
     names = names_for(pipeline)
     ensure_topics(broker.bootstrap, topic_plan(pipeline))
@@ -65,20 +65,14 @@ def sink_setup(broker: BrokerInfo, tmp_path: Path) -> Iterator[tuple[str, str, d
     producer.produce(topics.alerts, key=b"m1", value=_alert("a1", "m1", 900.0, 950.0, 2, "UPDATED"))
     producer.produce(topics.alerts, key=b"m2", value=_alert("a2", "m2", 700.0, 700.0, 1, "OPENED"))
     assert producer.flush(30) == 0
-    yield dsn, names.clickhouse_database, {
-        "aggregates": topics.aggregates, "alerts": topics.alerts, "counters": topics.counters, "meters": topics.meters,
-    }  # fmt: skip
+    yield dsn, names.clickhouse_database, topics
 
 
-def _sink(broker: BrokerInfo, dsn: str, database: str, topics: dict[str, str], group: str) -> ServingSink:
-    routes = {topics["aggregates"]: AGGREGATES, topics["alerts"]: ALERTS, topics["counters"]: COUNTERS,
-              topics["meters"]: METERS}  # fmt: skip
-    return ServingSink(broker.bootstrap, dsn, database, routes, group_id=group)
+def _sink(broker: BrokerInfo, dsn: str, database: str, topics: Topics, group: str) -> ServingSink:
+    return ServingSink(broker.bootstrap, dsn, database, routes(topics), group_id=group)
 
 
-def test_every_route_lands_once_and_is_committed(
-    broker: BrokerInfo, sink_setup: tuple[str, str, dict[str, str]]
-) -> None:
+def test_every_route_lands_once_and_is_committed(broker: BrokerInfo, sink_setup: tuple[str, str, Topics]) -> None:
     dsn, database, topics = sink_setup
     sink = _sink(broker, dsn, database, topics, f"{database}-sink")
     try:
@@ -105,12 +99,10 @@ def test_every_route_lands_once_and_is_committed(
         again.close()
 
 
-def test_an_insert_the_engine_refuses_stops_the_sink(
-    broker: BrokerInfo, sink_setup: tuple[str, str, dict[str, str]]
-) -> None:
+def test_an_insert_the_engine_refuses_stops_the_sink(broker: BrokerInfo, sink_setup: tuple[str, str, Topics]) -> None:
     dsn, database, topics = sink_setup
     producer = kafka_clients.native_producer(broker.bootstrap, "test-sink", {"acks": "all"})
-    producer.produce(topics["alerts"], key=b"m3", value=b'{"alert_id": "a3", "at": "not a time at all"}')
+    producer.produce(topics.alerts, key=b"m3", value=b'{"alert_id": "a3", "at": "not a time at all"}')
     assert producer.flush(30) == 0
     sink = _sink(broker, dsn, database, topics, f"{database}-failing")
     try:
