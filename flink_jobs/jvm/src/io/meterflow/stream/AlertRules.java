@@ -7,6 +7,8 @@ import java.time.Instant;
 import java.time.LocalDate;
 import java.time.LocalTime;
 import java.time.ZonedDateTime;
+import java.time.zone.ZoneOffsetTransition;
+import java.util.Arrays;
 import java.util.HexFormat;
 
 /**
@@ -58,13 +60,27 @@ final class AlertRules {
 
     private final Plan plan;
     private final String[] keys;
+    /**
+     * Per slot, the last clock period found (an interval, a night, or null between nights) and the
+     * instants [from, to) it answers for: readings of all meters arrive close together in event time,
+     * so most lookups skip the time-zone arithmetic.
+     */
+    private final long[][] periodCache;
+    private final long[] cachedFrom;
+    private final long[] cachedTo;
 
     AlertRules(Plan plan) {
         this.plan = plan;
-        this.keys = new String[plan.slots.length];
+        int n = plan.slots.length;
+        this.keys = new String[n];
         for (Plan.Slot slot : plan.slots) {
             keys[slot.index] = slot.key;
         }
+        periodCache = new long[n][];
+        cachedFrom = new long[n];
+        cachedTo = new long[n];
+        Arrays.fill(cachedFrom, Long.MAX_VALUE);
+        Arrays.fill(cachedTo, Long.MIN_VALUE);
     }
 
     boolean any() {
@@ -94,7 +110,7 @@ final class AlertRules {
             if (kind != Plan.RuleKind.CONTINUOUS_FLOW && kind != Plan.RuleKind.NIGHT_FLOW) {
                 continue;
             }
-            long[] period = kind == Plan.RuleKind.CONTINUOUS_FLOW ? interval(slot.rule, t) : night(slot.rule, t);
+            long[] period = period(slot, t);
             if (period == null) {
                 continue; // a step outside the night's hours
             }
@@ -181,6 +197,33 @@ final class AlertRules {
                 fx.emit(event(meter, slot, a, ESCALATED, a.openedAt + slot.rule.escalateAfterMs, a.lastValue, null));
             }
         }
+    }
+
+    /**
+     * The earliest event time at which {@link #onTime} has something to do for this meter (a
+     * silence's deadline, a period's end, an escalation), or {@link Long#MAX_VALUE}: until then the
+     * meter's window timers need not visit its rules.
+     */
+    long nextDue(MeterState state) {
+        long due = Long.MAX_VALUE;
+        for (Plan.Slot slot : plan.slots) {
+            AlertState a = state.alertIfAny(slot.index, keys);
+            if (a == null) {
+                continue;
+            }
+            if (slot.rule.kind == Plan.RuleKind.NO_DATA && a.deadline != AlertState.NONE) {
+                due = Math.min(due, a.deadline);
+            }
+            int p = a.earliestPeriod();
+            if (p >= 0) {
+                due = Math.min(due, a.pEnd[p] - 1);
+            }
+            if (a.open && slot.rule.escalateAfterMs > 0 && !a.escalated && a.ackAt == AlertState.NONE
+                    && a.severity < Plan.Rule.SEVERITIES.length - 1) {
+                due = Math.min(due, a.openedAt + slot.rule.escalateAfterMs);
+            }
+        }
+        return due;
     }
 
     // ------------------------------------------------------------------ kinds
@@ -355,6 +398,49 @@ final class AlertRules {
     }
 
     // ------------------------------------------------------------------ clocks (spec.timeZone)
+
+    /** The flow slot's period containing {@code t} ({@link #interval} or {@link #night}), cached. */
+    long[] period(Plan.Slot slot, long t) {
+        int i = slot.index;
+        if (cachedFrom[i] <= t && t < cachedTo[i]) {
+            return periodCache[i];
+        }
+        Plan.Rule rule = slot.rule;
+        long[] found = rule.kind == Plan.RuleKind.CONTINUOUS_FLOW ? interval(rule, t) : night(rule, t);
+        long[] range = found != null ? found : betweenNights(rule, t);
+        if (rule.kind == Plan.RuleKind.NIGHT_FLOW && clockChangesWithin(range[0], range[1])) {
+            range = new long[] {t, t + 1}; // a night's hours may be cut short by the change: no shortcut
+        }
+        cachedFrom[i] = range[0];
+        cachedTo[i] = range[1];
+        periodCache[i] = found;
+        return found;
+    }
+
+    private boolean clockChangesWithin(long from, long to) {
+        if (from == Long.MIN_VALUE || to == Long.MAX_VALUE) {
+            return true;
+        }
+        ZoneOffsetTransition next = plan.timeZone.getRules().nextTransition(Instant.ofEpochMilli(from - 1));
+        return next != null && next.getInstant().toEpochMilli() <= to;
+    }
+
+    /** The instants [end of the night before, start of the night after) around {@code t}, outside a night. */
+    private long[] betweenNights(Plan.Rule rule, long t) {
+        LocalDate day = Instant.ofEpochMilli(t).atZone(plan.timeZone).toLocalDate();
+        long before = Long.MIN_VALUE;
+        long after = Long.MAX_VALUE;
+        for (int d = -1; d <= 2; d++) {
+            long[] n = nightEnding(rule, day.plusDays(d));
+            if (n[1] <= t) {
+                before = Math.max(before, n[1]);
+            }
+            if (n[0] > t) {
+                after = Math.min(after, n[0]);
+            }
+        }
+        return new long[] {before, after};
+    }
 
     /**
      * The clock interval of {@code every} containing {@code t}, as {start, end} instants: intervals

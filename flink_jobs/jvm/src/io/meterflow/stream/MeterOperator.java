@@ -57,6 +57,8 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
     private transient CounterBuffer counts;
     private transient AlertRules rules;
     private transient AlertRules.Effects effects;
+    /** The meter whose rules are running (the effects' timer requests lower its rulesDue). */
+    private transient MeterState current;
     private transient String[] keys;
     private transient StringData[] names;
     private transient StringData[] series;
@@ -95,6 +97,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
             @Override
             public void wakeAt(long eventTime) {
                 timers.registerEventTimeTimer(VoidNamespace.INSTANCE, eventTime);
+                current.rulesDue = Math.min(current.rulesDue, eventTime);
             }
         };
         int n = plan.measurements.length;
@@ -145,6 +148,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
         boolean late = r.eventTime <= timers.currentWatermark();
         counts.add(late ? "late" : "on_time", r.ingestTime);
         output.collect(element.replace(lakeRow(r, late)));
+        current = meter;
         rules.onReading(r.meterId, meter, m, r.eventTime, r.value, effects);
         if (!late) {
             addToWindows(s, m, r.eventTime, r.value);
@@ -160,6 +164,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
         AlertCommand command = element.getValue();
         MeterState meter = state.value();
         if (meter != null) {
+            current = meter;
             rules.onCommand(command.meterId, meter, command, effects);
             save(meter, false);
         }
@@ -201,6 +206,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
             return;
         }
         String meterId = timer.getKey();
+        current = meter;
         for (int m = 0; m < meter.series.length; m++) {
             SeriesState s = meter.series[m];
             if (s == null) {
@@ -218,8 +224,10 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
         }
         // A drain moves the watermark to the end of time: windows close, but no silence, interval,
         // night or escalation has really happened (the next run resumes from a savepoint before it).
-        if (rules.any() && timers.currentWatermark() != Long.MAX_VALUE) {
+        // Most timers close windows only: the rules are visited when one of theirs is due.
+        if (rules.any() && timers.currentWatermark() != Long.MAX_VALUE && fire >= meter.rulesDue) {
             rules.onTime(meterId, meter, fire, effects);
+            meter.rulesDue = rules.nextDue(meter);
         }
         save(meter, false);
     }

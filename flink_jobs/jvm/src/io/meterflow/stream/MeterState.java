@@ -10,6 +10,11 @@ final class MeterState {
     SeriesState[] series;
     /** Alert slots of the plan (the same re-slotting by name as the series). */
     AlertState[] alerts = new AlertState[0];
+    /**
+     * The earliest event time the alert rules have work at ({@link AlertRules#nextDue}); not kept
+     * in checkpoints or copies: {@link Long#MIN_VALUE} (unknown) makes the next timer visit them.
+     */
+    transient long rulesDue = Long.MIN_VALUE;
 
     MeterState(int measurements) {
         this.series = new SeriesState[measurements];

@@ -18,8 +18,13 @@ class AlertRulesTest {
 
     /** A plan with one interval, one register and one gauge measurement and the given rules (UTC clock). */
     static Plan plan(String rules) {
+        return plan("UTC", rules);
+    }
+
+    /** The same plan on the clock of {@code zone}. */
+    static Plan plan(String zone, String rules) {
         String json = ReadingDeserializerTest.PLAN
-                .replace("\"time_zone\":\"Australia/Brisbane\"", "\"time_zone\":\"UTC\"")
+                .replace("\"time_zone\":\"Australia/Brisbane\"", "\"time_zone\":\"" + zone + "\"")
                 .replaceFirst("\"rules\":\\[.*?\\}\\],", "\"rules\":[" + rules + "],")
                 .replace("\"measurements\":[", "\"measurements\":[{\"name\":\"Battery\",\"series\":\"V\",\"unit\":\"V\","
                         + "\"kind\":\"gauge\",\"interval_ms\":86400000,\"consumption_factor\":0.0,\"min\":0.0,\"max\":100.0,\"range_text\":\"[0, 100]\"},");
@@ -163,6 +168,62 @@ class AlertRulesTest {
         rules.onConsumption("M1", state, TOTAL, T0 + 26 * H, 0.5, fx);
         fx.advance(rules, state, T0 + 29 * H);
         assertEquals("OPENED@300m RESOLVED@1740m", fx.transitions());
+    }
+
+    @Test
+    void theCachedClockPeriodsAreTheZonesOwnAcrossClockChanges() {
+        // Athens moves its clocks at 03:00/04:00 local: intervals of 45 min and nights around
+        // midnight and across the changes, looked up in time order and back and forth
+        Plan plan = plan("Europe/Athens", "{\"name\":\"LEAK\",\"kind\":\"continuousFlow\",\"measurement\":\"Pulse1\",\"every_ms\":"
+                + 45 * 60_000L + ",\"count\":3,\"severity\":\"WARNING\"},"
+                + "{\"name\":\"NIGHT\",\"kind\":\"nightFlow\",\"measurement\":\"Pulse1\",\"threshold\":0.0,"
+                + "\"from_minute\":120,\"to_minute\":300,\"nights\":2,\"severity\":\"WARNING\"},"
+                + "{\"name\":\"LATE_NIGHT\",\"kind\":\"nightFlow\",\"measurement\":\"Pulse1\",\"threshold\":0.0,"
+                + "\"from_minute\":1380,\"to_minute\":210,\"nights\":2,\"severity\":\"WARNING\"}");
+        AlertRules cached = new AlertRules(plan);
+        AlertRules fresh = new AlertRules(plan);
+        long[] days = {Instant.parse("2024-03-30T00:00:00Z").toEpochMilli(), Instant.parse("2024-10-26T00:00:00Z").toEpochMilli()};
+        int compared = 0;
+        for (long from : days) {
+            for (int pass = 0; pass < 2; pass++) {
+                for (long t = from; t < from + 3 * 24 * H; t += pass == 0 ? 60_000L : 7 * 60_000L + 13_000L) {
+                    for (Plan.Slot slot : plan.slots) {
+                        long probe = pass == 0 ? t : from + 3 * 24 * H - (t - from); // backwards too
+                        long[] expected = slot.rule.kind == Plan.RuleKind.CONTINUOUS_FLOW
+                                ? fresh.interval(slot.rule, probe) : fresh.night(slot.rule, probe);
+                        long[] got = cached.period(slot, probe);
+                        assertEquals(expected == null ? "none" : expected[0] + ".." + expected[1],
+                                got == null ? "none" : got[0] + ".." + got[1], slot.key + " at " + Instant.ofEpochMilli(probe));
+                        compared++;
+                    }
+                }
+            }
+        }
+        assertTrue(compared > 20_000);
+    }
+
+    @Test
+    void nextDueIsTheEarliestTimeTheRulesHaveWorkAt() {
+        // the operator's window timers skip the rules until then
+        Plan plan = plan("{\"name\":\"SILENT\",\"kind\":\"noData\",\"measurement\":null,\"for_ms\":" + 26 * H
+                + ",\"severity\":\"WARNING\"},{\"name\":\"LEAK\",\"kind\":\"continuousFlow\",\"measurement\":\"Pulse1\","
+                + "\"every_ms\":" + H + ",\"count\":2,\"escalate_after_ms\":" + 3 * H + ",\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        assertEquals(Long.MAX_VALUE, rules.nextDue(state));
+        long silence = T0 + 10 * 60_000L + 26 * H;
+        rules.onReading("M1", state, PULSE, T0 + 10 * 60_000L, 5, fx);
+        assertEquals(silence, rules.nextDue(state));
+        rules.onConsumption("M1", state, PULSE, T0 + 10 * 60_000L, 5, fx);
+        assertEquals(T0 + H - 1, rules.nextDue(state)); // the interval's end
+        fx.advance(rules, state, T0 + H - 1);
+        assertEquals(silence, rules.nextDue(state));
+        rules.onConsumption("M1", state, PULSE, T0 + H + 10 * 60_000L, 5, fx);
+        fx.advance(rules, state, T0 + 2 * H - 1);
+        assertEquals("OPENED@120m", fx.transitions());
+        assertEquals(T0 + 5 * H, rules.nextDue(state)); // the escalation, before the silence
+        assertEquals(fx.wakes.first(), rules.nextDue(state));
     }
 
     @Test
