@@ -190,8 +190,7 @@ final class AlertRules {
                 default:
                     break;
             }
-            if (a.open && slot.rule.escalateAfterMs > 0 && !a.escalated && a.ackAt == AlertState.NONE
-                    && a.openedAt + slot.rule.escalateAfterMs <= time && a.severity < Plan.Rule.SEVERITIES.length - 1) {
+            if (escalates(slot, a) && a.openedAt + slot.rule.escalateAfterMs <= time) {
                 a.escalated = true;
                 a.severity++;
                 fx.emit(event(meter, slot, a, ESCALATED, a.openedAt + slot.rule.escalateAfterMs, a.lastValue, null));
@@ -218,12 +217,17 @@ final class AlertRules {
             if (p >= 0) {
                 due = Math.min(due, a.pEnd[p] - 1);
             }
-            if (a.open && slot.rule.escalateAfterMs > 0 && !a.escalated && a.ackAt == AlertState.NONE
-                    && a.severity < Plan.Rule.SEVERITIES.length - 1) {
+            if (escalates(slot, a)) {
                 due = Math.min(due, a.openedAt + slot.rule.escalateAfterMs);
             }
         }
         return due;
+    }
+
+    /** An open alert that escalates once {@code escalateAfter} has passed: not escalated, acknowledged or at the top. */
+    private static boolean escalates(Plan.Slot slot, AlertState a) {
+        return a.open && slot.rule.escalateAfterMs > 0 && !a.escalated && a.ackAt == AlertState.NONE
+                && a.severity < Plan.Rule.SEVERITIES.length - 1;
     }
 
     // ------------------------------------------------------------------ kinds
