@@ -3,20 +3,35 @@
 One JSON object per Kafka record::
 
     {"reason", "detail",
+     "meter_id",           # the meter it belongs to, "" when nothing names a valid one (see below)
+     "event_time",         # ISO 8601 UTC, the instant the reading names; null when it names none
      "payload",            # the original bytes: text when they are valid UTF-8, else base64
      "payload_encoding",   # "utf-8" or "base64"
      "payload_bytes",      # size of the original
      "payload_sha256",     # hex digest of the original (find duplicates, match a device's log)
      "payload_truncated",  # true when payload holds only the first 16 KiB
      "source",             # "mqtt" (the bridge) or "kafka" (the streaming job)
-     "mqtt_topic",         # the MQTT topic the message came on (null for source kafka)
+     "mqtt_topic",         # the MQTT topic the message came on (source mqtt; null or absent otherwise)
+     "source_partition",   # source kafka only: where the record was in <name>.readings
+     "source_offset",
      "ingest_time",        # ISO 8601 UTC, when the message was taken in
      "pipeline"}
 
-The MQTT bridge (:mod:`meterflow_bridge`) writes it today; the streaming job's Python side is
-moving to the same shape, so the builder lives here in the shared core. Why a record went here
-is a reason word: the job's are :class:`meterflow.reading.DlqReason`, the bridge's
-:class:`MqttReason` (same word for the same problem: ``bad_json``, ``missing_field``).
+``meter_id`` is a non-empty meter id of at most :data:`MAX_METER_ID_CHARS` characters, else
+``""``. The job (``io.meterflow.stream.DeadLetter``) takes the ``meter_id`` the payload names
+(none of a payload that is not UTF-8), else the record's Kafka key (producers key readings by
+meter), and ``event_time`` from the payload's timestamp when it is an ISO 8601 instant with an
+offset between 1900 and 2299; the bridge takes the meter id from the MQTT topic and reads no
+timestamp (``event_time`` null). Both key the Kafka record by the meter id, so one meter's dead
+letters keep to one partition (when it is ``""``, the job sends no key and the bridge the MQTT
+topic). The serving sink copies the topic into
+ClickHouse's ``dead_letters`` (migration 0005), where a meter's dead letters are counted per
+local day of ``coalesce(event_time, ingest_time)``.
+
+The MQTT bridge (:mod:`meterflow_bridge`) builds it here; the streaming job builds the same shape
+in the JVM. Why a record went here is a reason word: the job's are
+:class:`meterflow.reading.DlqReason`, the bridge's :class:`MqttReason` (same word for the same
+problem: ``bad_json``, ``missing_field``).
 """
 
 from __future__ import annotations
@@ -29,7 +44,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from meterflow.reading import format_timestamp
+from meterflow.reading import MAX_METER_ID_CHARS, format_timestamp
 
 MAX_PAYLOAD_BYTES = 16 * 1024
 """A dead letter keeps at most this many bytes of the original payload (its size and digest are whole)."""
@@ -70,12 +85,16 @@ class DeadLetter:
     source: DeadLetterSource
     ingest_time: datetime
     mqtt_topic: str | None = None
+    meter_id: str = ""
+    """The meter the message belongs to ("" when unknown; a longer id than a meter id may be is dropped)."""
 
     def to_dict(self) -> dict[str, Any]:
         text, encoding, truncated = encode_payload(self.payload)
         return {
             "reason": self.reason,
             "detail": self.detail,
+            "meter_id": self.meter_id if _meter_id_chars(self.meter_id) <= MAX_METER_ID_CHARS else "",
+            "event_time": None,
             "payload": text,
             "payload_encoding": encoding,
             "payload_bytes": len(self.payload),
@@ -100,14 +119,21 @@ def dead_letter(
     source: DeadLetterSource,
     mqtt_topic: str | None = None,
     ingest_time: datetime | None = None,
+    meter_id: str = "",
 ) -> bytes:
-    """The encoded dead letter (``ingest_time`` defaults to now)."""
+    """The encoded dead letter (``ingest_time`` defaults to now; ``meter_id`` is the meter the
+    message came from, when the writer knows it)."""
     if not reason:
         raise ValueError("a dead letter needs a reason word, e.g. bad_json")
     if ingest_time is not None and ingest_time.tzinfo is None:
         raise ValueError(f"ingest_time {ingest_time!r} has no UTC offset; pass an aware datetime")
     moment = ingest_time or datetime.now(UTC)
-    return DeadLetter(reason, detail, payload, pipeline, source, moment, mqtt_topic).to_json()
+    return DeadLetter(reason, detail, payload, pipeline, source, moment, mqtt_topic, meter_id).to_json()
+
+
+def _meter_id_chars(meter_id: str) -> int:
+    """Its length as the job counts it (Java's UTF-16 code units)."""
+    return len(meter_id.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def encode_payload(payload: bytes, limit: int = MAX_PAYLOAD_BYTES) -> tuple[str, str, bool]:

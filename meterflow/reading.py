@@ -17,6 +17,10 @@ from enum import Enum
 UNKNOWN = "unknown"
 """The enrichment label of a meter with no metadata."""
 
+MAX_METER_ID_CHARS = 128
+"""A longer meter id is dead-lettered (bad_meter_id): it would be a key in every table. Counted in
+UTF-16 code units, as the job's JVM counts them."""
+
 
 class DlqReason(str, Enum):
     """Why a record went to the dead-letter topic (the streaming job's JVM parser uses the same codes)."""

@@ -19,8 +19,8 @@ Guarantees (docs/mqtt.md has the reasoning):
   (queued in the persistent session) until the bridge catches up. Nothing waits in the bridge's
   memory beyond that window.
 * **Dead letters.** A message that cannot be mapped (:mod:`meterflow_bridge.mapping`) goes to
-  ``<name>.readings.dlq`` as a :mod:`meterflow.deadletter` record with ``source: mqtt`` and the
-  MQTT topic, and is acknowledged once Kafka has the dead letter.
+  ``<name>.readings.dlq`` as a :mod:`meterflow.deadletter` record with ``source: mqtt``, the
+  MQTT topic and the topic's meter id, and is acknowledged once Kafka has the dead letter.
 
 One thread: paho's network loop is driven here (``client.loop``), interleaved with the Kafka
 producer's ``poll`` that runs the delivery callbacks, so no state is shared between threads.
@@ -281,6 +281,7 @@ class Bridge:
             source=DeadLetterSource.mqtt,
             mqtt_topic=topic,
             ingest_time=datetime.now(UTC),
+            meter_id=self.mapper.meter_id(topic),
         )
         self._produce(self.topics.dlq, refused.key, letter, pending)
 

@@ -6,9 +6,11 @@ at a row:
 
 * **window results** come as blocks of ClickHouse ``RowBinary`` rows (many rows a Kafka record,
   each row carrying its version): the blocks of a poll are concatenated into one insert;
-* **alerts**, **ingest counters** and **meters** come as one JSON object a record: they are
-  handed over as ``JSONEachRow`` with the record's Kafka offset appended as ``version`` (one key
-  always lands in one partition, so a newer record of a key has a higher offset).
+* **alerts**, **ingest counters**, **meters** and **dead letters** come as one JSON object a
+  record: they are handed over as ``JSONEachRow`` with the record's Kafka offset appended as
+  ``version`` (one key always lands in one partition, so a newer record of a key has a higher
+  offset); a dead letter also gets its own place in the topic (``dlq_partition``, ``dlq_offset``:
+  the key of the bridge's, which come from no readings record).
 
 Every table is a ``ReplacingMergeTree(version, is_deleted)`` keyed by its natural key, so a
 replay, a restart or a re-sent record rewrites the same row; offsets are committed after the
@@ -95,17 +97,26 @@ class Route:
     """Written before every result it labels (the enrichment views read it): meters."""
     tombstone_key: str | None = None
     """A record without a value deletes the row whose column of this name is the record's key."""
+    position: tuple[str, str] | None = None
+    """The record's own partition and offset are appended under these two column names."""
 
 
 AGGREGATES = Route("readings_agg_queue", row_binary=True)
 ALERTS = Route("alert_transitions_queue", linger_s=0.0, min_gap_s=0.1)
 COUNTERS = Route("ingest_counters")
 METERS = Route("meters", linger_s=0.0, metadata=True, tombstone_key="meter_id")
+DEAD_LETTERS = Route("dead_letters", position=("dlq_partition", "dlq_offset"))
 
 
 def routes(topics: Topics) -> dict[str, Route]:
     """The route each of a pipeline's topics takes into ClickHouse (what its serving sink reads)."""
-    return {topics.aggregates: AGGREGATES, topics.alerts: ALERTS, topics.counters: COUNTERS, topics.meters: METERS}
+    return {
+        topics.aggregates: AGGREGATES,
+        topics.alerts: ALERTS,
+        topics.counters: COUNTERS,
+        topics.meters: METERS,
+        topics.dlq: DEAD_LETTERS,
+    }
 
 
 @dataclass
@@ -213,7 +224,7 @@ class ServingSink:
             piece = value or b""
             rows = 0
         else:
-            row = _json_row(route, message.key(), value, offset)
+            row = _json_row(route, message.key(), value, partition, offset)
             if row is None:
                 log.warning("skipped a record of %s at offset %s: not a JSON object", topic, offset)
             piece = row or b""
@@ -393,9 +404,10 @@ def _chunks(pieces: list[bytes], limit: int) -> list[list[bytes]]:
     return out
 
 
-def _json_row(route: Route, key: bytes | None, value: bytes | None, offset: int) -> bytes | None:
-    """One JSONEachRow line: the record's JSON object with its version (the Kafka offset) appended;
-    a tombstone of a route that has them becomes its key with ``is_deleted = 1``."""
+def _json_row(route: Route, key: bytes | None, value: bytes | None, partition: int, offset: int) -> bytes | None:
+    """One JSONEachRow line: the record's JSON object with its version (the Kafka offset) appended,
+    and its partition and offset when the route keeps them; a tombstone of a route that has them
+    becomes its key with ``is_deleted = 1``."""
     if value is None:
         if route.tombstone_key is None or key is None:
             return None
@@ -405,4 +417,7 @@ def _json_row(route: Route, key: bytes | None, value: bytes | None, offset: int)
     if not (base.startswith(b"{") and base.endswith(b"}")):
         return None
     extra = b',"version":%d}' % offset
+    if route.position is not None:
+        partition_column, offset_column = route.position
+        extra = b',"%s":%d,"%s":%d' % (partition_column.encode(), partition, offset_column.encode(), offset) + extra
     return base[:-1] + extra if base != b"{}" else b"{" + extra[1:]

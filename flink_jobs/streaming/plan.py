@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meterflow.consumption import REGISTER_RESET_RATIO, consumption_factor
+from meterflow.reading import MAX_METER_ID_CHARS
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeasurementSpec, MeterPipeline, RuleKind, RuleSpec, Severity
 from meterflow.spec.names import names_for
@@ -26,9 +27,6 @@ DEDUP_TTL_MS = 26 * 3_600_000
 
 DEAD_LETTER_PAYLOAD_BYTES = 16 * 1024
 """A dead letter keeps at most this much of its payload (plus the original size and SHA-256)."""
-
-MAX_METER_ID_CHARS = 128
-"""A longer meter id is dead-lettered (bad_meter_id): it would be a key in every table."""
 
 SOURCE_PROPERTIES = {
     "isolation.level": "read_committed",

@@ -30,9 +30,11 @@ def _letter(payload: bytes, **extra: object) -> dict[str, object]:
 
 def test_a_text_payload_is_kept_as_text() -> None:
     payload = b'{"room_id":"room_1","timestamp":"2026-01-30T10:30:45.500Z","temperature":19.'
-    assert _letter(payload, mqtt_topic="buildings/room_1/telemetry") == {
+    assert _letter(payload, mqtt_topic="buildings/room_1/telemetry", meter_id="room_1") == {
         "reason": "bad_json",
         "detail": "not valid JSON",
+        "meter_id": "room_1",
+        "event_time": None,
         "payload": payload.decode(),
         "payload_encoding": "utf-8",
         "payload_bytes": len(payload),
@@ -82,6 +84,15 @@ def test_the_job_source_has_no_mqtt_topic_and_times_are_utc() -> None:
         None,
         "2026-01-30T10:30:45.500Z",
     )
+
+
+def test_a_meter_id_is_kept_when_it_could_be_one() -> None:
+    """Empty unless given; longer than the job allows (128 UTF-16 units, as Java counts): empty."""
+    assert (_letter(b"{}")["meter_id"], _letter(b"{}")["event_time"]) == ("", None)
+    assert _letter(b"{}", meter_id="m" * 128)["meter_id"] == "m" * 128
+    assert _letter(b"{}", meter_id="m" * 129)["meter_id"] == ""
+    assert _letter(b"{}", meter_id="\U0001f4a7" * 64)["meter_id"] == "\U0001f4a7" * 64  # 2 units each
+    assert _letter(b"{}", meter_id="\U0001f4a7" * 65)["meter_id"] == ""
 
 
 def test_bad_arguments_are_refused_with_the_fix() -> None:

@@ -1,16 +1,19 @@
 """The serving sink against the real broker and chDB: every route lands exactly (window blocks as
-RowBinary, alerts through their views, labelled by the meters written first), the offsets it commits
-are those of what it wrote, and an insert the engine refuses stops it."""
+RowBinary, alerts through their views, labelled by the meters written first, dead letters of both
+sources keyed by where they came from), the offsets it commits are those of what it wrote, and an
+insert the engine refuses stops it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from meterflow import kafka_clients
+from meterflow.deadletter import DeadLetterSource, dead_letter
 from meterflow.spec.names import Topics, names_for
 from meterflow.spec.topics import topic_plan
 from meterflow.stack.broker import BrokerInfo
@@ -34,6 +37,16 @@ def _alert(alert_id: str, meter: str, first: float, value: float, breaches: int,
         "severity": "WARNING", "state": "OPEN", "event_time": "2024-06-01T00:15:00.000Z",
         "last_seen": "2024-06-01T00:15:00.000Z", "breaches": breaches, "value": first, "transition_value": value,
         "last_value": value, "peak_value": value, "condition": "value > 500", "threshold": 500.0, "escalated": False,
+    }).encode()  # fmt: skip
+
+
+def _job_dead_letter(reason: str, meter: str, event_time: str | None, source_offset: int) -> bytes:
+    """A dead letter as the streaming job writes it (io.meterflow.stream.KafkaRecords.DeadLetters)."""
+    return json.dumps({
+        "reason": reason, "detail": "why", "meter_id": meter, "event_time": event_time, "payload": "{}",
+        "payload_encoding": "utf-8", "payload_bytes": 2, "payload_sha256": "44136fa3", "payload_truncated": False,
+        "source": "kafka", "source_partition": 3, "source_offset": source_offset,
+        "ingest_time": "2024-06-01T00:16:00.250Z", "pipeline": "p",
     }).encode()  # fmt: skip
 
 
@@ -64,6 +77,16 @@ def sink_setup(broker: BrokerInfo, tmp_path: Path) -> Iterator[tuple[str, str, T
     producer.produce(topics.alerts, key=b"m1", value=_alert("a1", "m1", 900.0, 900.0, 1, "OPENED"))
     producer.produce(topics.alerts, key=b"m1", value=_alert("a1", "m1", 900.0, 950.0, 2, "UPDATED"))
     producer.produce(topics.alerts, key=b"m2", value=_alert("a2", "m2", 700.0, 700.0, 1, "OPENED"))
+    # dead letters, all in partition 0: the job's, the bridge's, one of no meter, the first again (a replay)
+    refused = _job_dead_letter("out_of_range", "m1", "2024-06-01T00:15:00Z", 41)
+    producer.produce(topics.dlq, key=b"m1", value=refused, partition=0)
+    producer.produce(topics.dlq, key=b"room_1", partition=0, value=dead_letter(
+        "meter_mismatch", "room_id 'room_9' in a message on 'buildings/room_1/telemetry'", b'{"room_id":"room_9"}',
+        pipeline="p", source=DeadLetterSource.mqtt, mqtt_topic="buildings/room_1/telemetry",
+        ingest_time=datetime(2024, 6, 1, 0, 17, tzinfo=UTC), meter_id="room_1",
+    ))  # fmt: skip
+    producer.produce(topics.dlq, value=_job_dead_letter("bad_json", "", None, 42), partition=0)
+    producer.produce(topics.dlq, key=b"m1", value=refused, partition=0)
     assert producer.flush(30) == 0
     yield dsn, names.clickhouse_database, topics
 
@@ -78,7 +101,9 @@ def test_every_route_lands_once_and_is_committed(broker: BrokerInfo, sink_setup:
     try:
         sink.drain(settle_s=0.5, timeout_s=120)
         assert sink.caught_up()
-        assert sink.stats.rows == {"meters": 1, "readings_agg_queue": WINDOW_ROWS, "alert_transitions_queue": 3}
+        assert sink.stats.rows == {
+            "meters": 1, "readings_agg_queue": WINDOW_ROWS, "alert_transitions_queue": 3, "dead_letters": 4,
+        }  # fmt: skip
     finally:
         sink.close()
     with session(dsn, database=database) as client:
@@ -89,6 +114,17 @@ def test_every_route_lands_once_and_is_committed(broker: BrokerInfo, sink_setup:
             "SELECT alert_id, transition, value FROM alert_events FINAL ORDER BY alert_id, value"
         ).result_rows == [("a1", "OPENED", 900.0), ("a1", "UPDATED", 950.0), ("a2", "OPENED", 700.0)]
         assert client.query("SELECT count(), sum(sum) FROM readings_agg FINAL").result_rows == [(WINDOW_ROWS, 3.0)]
+        # a kafka dead letter is keyed by the readings record it refused (its replay replaced it: version 3),
+        # the bridge's by its own place in the dead-letter topic
+        taken_in, bridged = datetime(2024, 6, 1, 0, 16, 0, 250000), datetime(2024, 6, 1, 0, 17)
+        assert client.query(
+            "SELECT source, source_partition, source_offset, dlq_partition, dlq_offset, version, reason, meter_id, "
+            "event_time, ingest_time, mqtt_topic FROM dead_letters FINAL ORDER BY source, source_offset"
+        ).result_rows == [
+            ("kafka", 3, 41, 0, 3, 3, "out_of_range", "m1", datetime(2024, 6, 1, 0, 15), taken_in, ""),
+            ("kafka", 3, 42, 0, 2, 2, "bad_json", "", None, taken_in, ""),
+            ("mqtt", 0, 1, 0, 1, 1, "meter_mismatch", "room_1", None, bridged, "buildings/room_1/telemetry"),
+        ]
 
     # What was written was committed: the group's next sink has nothing to read.
     again = _sink(broker, dsn, database, topics, f"{database}-sink")

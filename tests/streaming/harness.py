@@ -66,6 +66,11 @@ def lake(pipeline: MeterPipeline) -> Any:
 
 
 def dead_letters(pipeline: MeterPipeline, bootstrap: str) -> list[dict[str, Any]]:
+    return [letter for _, letter in keyed_dead_letters(pipeline, bootstrap)]
+
+
+def keyed_dead_letters(pipeline: MeterPipeline, bootstrap: str) -> list[tuple[bytes | None, dict[str, Any]]]:
+    """Every committed record of the dead-letter topic: (Kafka key, the decoded dead letter)."""
     consumer = KafkaConsumer(
         names_for(pipeline).topics.dlq,
         bootstrap_servers=bootstrap,
@@ -74,7 +79,7 @@ def dead_letters(pipeline: MeterPipeline, bootstrap: str) -> list[dict[str, Any]
         consumer_timeout_ms=5000,
     )
     try:
-        return [json.loads(r.value) for r in consumer]
+        return [(r.key, json.loads(r.value)) for r in consumer]
     finally:
         consumer.close()
 

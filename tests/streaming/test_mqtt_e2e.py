@@ -267,6 +267,15 @@ def test_bridge_dead_letters_carry_reason_topic_and_payload(run: Run) -> None:
     assert actual == expected
     assert {(d["source"], d["pipeline"], d["payload_encoding"], d["payload_truncated"]) for d in run.bridge_letters} \
         == {("mqtt", run.pipeline.name, "utf-8", False)}  # fmt: skip
+    # each names the room of its topic (buildings/<room>/telemetry; none for an empty level) and no
+    # instant, and is one row of ClickHouse's dead_letters
+    named = sorted((reason, topic, topic.split("/")[1], None) for reason, topic, _ in expected)
+    assert sorted((d["reason"], d["mqtt_topic"], d["meter_id"], d["event_time"]) for d in run.bridge_letters) == named
+    assert "" in {meter for _, _, meter, _ in named}  # no_meter_id
+    stored = rows(
+        run.pipeline, "SELECT reason, mqtt_topic, meter_id, event_time FROM dead_letters FINAL WHERE source = 'mqtt'"
+    )
+    assert sorted(stored) == named
 
 
 # --- 2 and 3. faults -----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""End to end on a seeded water-meter simulation: exact Iceberg rows, dead letters per reason,
-every window's count/sum/consumption (register resets included), exactly the injected alerts,
+"""End to end on a seeded water-meter simulation: exact Iceberg rows, dead letters per reason (in
+ClickHouse too, each with its meter and instant), every window's count/sum/consumption (register
+resets included), exactly the injected alerts,
 duplicates counted once, late readings counted and kept in the lake — and the run's Prometheus
 metrics, scraped while it runs and as it left them, equal to the same truth."""
 
@@ -7,10 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,12 @@ from meterflow.stack.broker import BrokerInfo
 from tests.conftest import unique_pipeline, write_manifest
 from tests.streaming import checks
 from tests.streaming.expected import ONE_PARTITION, Expected, compute, instant
-from tests.streaming.harness import Process, dead_letters, lake, meterflow, rows, simulate
+from tests.streaming.harness import Process, dead_letters, keyed_dead_letters, lake, meterflow, rows, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
 START = "2024-05-01T00:00:00+00:00"
+MAX_METER_ID = 128  # restated: the job's limit (meterflow.reading), not imported
 
 
 @dataclass
@@ -75,7 +78,7 @@ def _scrape_until_counted(pipeline: MeterPipeline, run: Process, records: int) -
                 and last.value("meterflow_job_up") == 1
                 and (last.value("meterflow_checkpoints_total", outcome="completed") or 0) > 0
                 and last.value("meterflow_job_restarts_total") is not None
-                and len(last.by("meterflow_sink_consumer_lag", "topic")) == 4
+                and len(last.by("meterflow_sink_consumer_lag", "topic")) == 5
             ):
                 return last, scrape(info["flink_metrics"], timeout=10)
         except (OSError, ValueError, KeyError):
@@ -108,7 +111,7 @@ def test_metrics_scraped_during_the_run_are_exact(water_run: WaterRun) -> None:
     assert sum(live.by("meterflow_job_state", "state").values()) == 1
     assert live.value("meterflow_job_restarts_total") == 0
     assert (live.value("meterflow_checkpoint_duration_seconds") or 0) > 0
-    topics = {f"{name}.{t}" for t in ("aggregates", "alerts", "counters", "meters")}
+    topics = {f"{name}.{t}" for t in ("aggregates", "alerts", "counters", "meters", "readings.dlq")}
     assert set(live.by("meterflow_sink_consumer_lag", "topic")) == topics
     assert {s.labels["pipeline"] for s in live.samples} == {name}
     assert live.families == {m.name: m.kind for m in catalogue("run")}
@@ -173,6 +176,52 @@ def test_dead_letters_carry_reason_and_payload(
         assert counters[f"dlq:{reason}"] == count, reason
     # which bad_json letter a dict keeps depends on how the partitions interleave: ask for any
     assert any(d["detail"].startswith("not valid JSON") for d in letters if d["reason"] == "bad_json")
+
+
+def _meter_of(malformed: dict[str, Any]) -> str:
+    """The meter a dead letter names: the payload's meter id, else the record's key — and the
+    simulator keys a malformed record by the meter id its payload names (by the meter it was made
+    from when the payload names none), so the key is it either way; "" when that is too long."""
+    key = str(malformed["key"])
+    return key if len(key) <= MAX_METER_ID else ""
+
+
+def _instant_of(malformed: dict[str, Any]) -> datetime | None:
+    """The instant a dead letter names: the payload's timestamp, when the parser read it (not in a
+    payload that is not UTF-8, nor after a meter id of the wrong type: the first field stops the
+    parse) and it is ISO 8601 with an offset."""
+    if malformed["payload_encoding"] != "utf-8" or malformed["variant"] == "meter_id_bool":
+        return None
+    found = re.search(r'"timestamp":"([^"]*)"', malformed["payload"])
+    try:
+        moment = datetime.fromisoformat(found.group(1).replace("Z", "+00:00")) if found else None
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment and moment.tzinfo else None
+
+
+def test_dead_letters_name_their_meter_and_instant_in_clickhouse(
+    water: tuple[MeterPipeline, Expected, dict[str, Any]], broker: BrokerInfo
+) -> None:
+    """Every dead letter is a row of dead_letters, once, with its meter and instant; on Kafka it is
+    keyed by that meter (no key when it has none)."""
+    pipeline, _, truth = water
+    malformed = truth["malformed"]
+    want = Counter((m["reason"], _meter_of(m), _instant_of(m), m["payload"]) for m in malformed)
+    got = rows(pipeline, "SELECT reason, meter_id, event_time, payload FROM dead_letters FINAL")
+    assert Counter(got) == want
+    assert "" in {meter for _, meter, _, _ in want}  # the 160-character meter id: too long a key too
+    assert {reason for reason, _, instant, _ in want if instant is not None} >= {
+        "bad_json", "not_finite", "out_of_range", "future_timestamp", "too_old",
+    }  # fmt: skip
+    [(count, positions, sources)] = rows(
+        pipeline,
+        "SELECT count(), uniqExact(source_partition, source_offset), groupUniqArray(source) FROM dead_letters FINAL",
+    )
+    assert (count, positions, sources) == (len(malformed), len(malformed), ["kafka"])  # one row per refused record
+    keyed = keyed_dead_letters(pipeline, broker.bootstrap)
+    assert len(keyed) == len(malformed)
+    assert all(key == (letter["meter_id"].encode() or None) for key, letter in keyed)
 
 
 def test_lake_holds_every_unique_reading_once(water: tuple[MeterPipeline, Expected, dict[str, Any]]) -> None:
@@ -251,5 +300,8 @@ def _snapshot(pipeline: MeterPipeline) -> dict[str, Any]:
         "aggs": rows(pipeline, "SELECT count(), sum(readings), sum(toDecimal128(sum, 6)) FROM readings_agg FINAL"),
         "alerts": rows(pipeline, "SELECT count() FROM alerts FINAL"),
         "totals": rows(pipeline, "SELECT * FROM ingest_totals"),
+        "dead_letters": rows(
+            pipeline, "SELECT reason, meter_id, count() FROM dead_letters FINAL GROUP BY ALL ORDER BY ALL"
+        ),
         "lake": lake(pipeline).num_rows,
     }

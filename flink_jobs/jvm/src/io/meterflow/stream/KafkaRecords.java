@@ -51,7 +51,11 @@ final class KafkaRecords {
         return Instant.ofEpochMilli(millis).toString();
     }
 
-    /** {@code <name>.readings.dlq}: the reason, a detail, the bounded payload and where it came from. */
+    /**
+     * {@code <name>.readings.dlq}: the reason, a detail, the meter and instant it is attributed to,
+     * the bounded payload and where it came from; keyed by the meter id (none when it is empty), so
+     * one meter's dead letters keep to one partition, as its readings do.
+     */
     static final class DeadLetters implements KafkaRecordSerializationSchema<DeadLetter> {
         private static final long serialVersionUID = 1L;
         private final String topic;
@@ -67,6 +71,12 @@ final class KafkaRecords {
             byte[] value = json(g -> {
                 g.writeStringField("reason", d.reason);
                 g.writeStringField("detail", d.detail);
+                g.writeStringField("meter_id", d.meterId);
+                if (d.eventTime == Timestamps.INVALID) {
+                    g.writeNullField("event_time");
+                } else {
+                    g.writeStringField("event_time", iso(d.eventTime));
+                }
                 g.writeStringField("payload", d.payload);
                 g.writeStringField("payload_encoding", d.payloadEncoding);
                 g.writeNumberField("payload_bytes", d.payloadBytes);
@@ -78,7 +88,8 @@ final class KafkaRecords {
                 g.writeStringField("ingest_time", iso(d.ingestTime));
                 g.writeStringField("pipeline", pipeline);
             });
-            return new ProducerRecord<>(topic, null, null, null, value);
+            byte[] key = d.meterId.isEmpty() ? null : d.meterId.getBytes(StandardCharsets.UTF_8);
+            return new ProducerRecord<>(topic, null, null, key, value);
         }
     }
 

@@ -18,7 +18,8 @@ import org.apache.flink.util.Collector;
  * before and {@code max_clock_skew_ms} after the record's arrival. Anything else becomes a bounded
  * {@link DeadLetter} with a reason: bad_encoding, bad_json, missing_field, missing_value, wrong_type,
  * bad_timestamp, not_finite, unknown_measurement, unit_mismatch, out_of_range, bad_meter_id,
- * future_timestamp, too_old.
+ * future_timestamp, too_old — attributed to the meter id and the instant the parser read, or to
+ * the record's key ({@link DeadLetter#attribute}).
  */
 public final class ReadingDeserializer implements KafkaRecordDeserializationSchema<Reading> {
     private static final long serialVersionUID = 1L;
@@ -32,15 +33,23 @@ public final class ReadingDeserializer implements KafkaRecordDeserializationSche
 
     @Override
     public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<Reading> out) throws IOException {
-        deserializeValue(record.value(), record.partition(), record.offset(), record.timestamp(), out);
+        deserializeValue(record.key(), record.value(), record.partition(), record.offset(), record.timestamp(), out);
     }
 
-    /** The record's value, with where and when it arrived, as a reading or a dead letter. */
-    void deserializeValue(byte[] payload, int partition, long offset, long ingestTime, Collector<Reading> out) {
+    /**
+     * The record's value, with its key and where and when it arrived, as a reading or a dead letter
+     * (the key is looked at only for a dead letter).
+     */
+    void deserializeValue(byte[] key, byte[] payload, int partition, long offset, long ingestTime, Collector<Reading> out) {
         if (parsed == null) {
             parsed = new ReadingParser.Result();
         }
-        out.collect(read(payload, partition, offset, ingestTime));
+        Reading reading = read(payload, partition, offset, ingestTime);
+        if (reading.deadLetter != null) {
+            ReadingParser.Result r = parsed;
+            reading.deadLetter.attribute(r.meterId, r.timestamp, r.eventTime, key, plan.maxMeterIdChars);
+        }
+        out.collect(reading);
     }
 
     private Reading read(byte[] payload, int partition, long offset, long ingestTime) {

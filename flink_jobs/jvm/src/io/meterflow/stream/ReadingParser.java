@@ -24,7 +24,11 @@ final class ReadingParser {
     private static final JsonFactory JSON =
             JsonFactory.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
-    /** A parsed reading, or the reason it is not one (reused: one per parser thread). */
+    /**
+     * A parsed reading, or the reason it is not one (reused: one per parser thread). A failed parse
+     * keeps the fields it read before it stopped (the meter id and the timestamp say whose dead
+     * letter it is), but none of a payload that is not UTF-8.
+     */
     static final class Result {
         String meterId;
         String timestamp;
@@ -121,7 +125,7 @@ final class ReadingParser {
             return failUnlessBadEncoding(payload, r, "not valid JSON: " + firstLine(e.getMessage()));
         }
         if (!ascii(payload) && !isUtf8(payload)) {
-            return r.fail("bad_encoding", "the record is not UTF-8 text (payload kept as base64)");
+            return badEncoding(r);
         }
         String missing =
                 empty(r.meterId) ? "meter_id"
@@ -171,9 +175,16 @@ final class ReadingParser {
 
     private static boolean failUnlessBadEncoding(byte[] payload, Result r, String why) {
         if (!isUtf8(payload)) {
-            return r.fail("bad_encoding", "the record is not UTF-8 text (payload kept as base64)");
+            return badEncoding(r);
         }
         return r.fail("bad_json", why);
+    }
+
+    /** Not UTF-8: no text read from it is trusted, so it names no meter id and no timestamp. */
+    private static boolean badEncoding(Result r) {
+        r.meterId = null;
+        r.timestamp = null;
+        return r.fail("bad_encoding", "the record is not UTF-8 text (payload kept as base64)");
     }
 
     private static boolean empty(String s) {
