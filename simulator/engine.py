@@ -19,7 +19,7 @@ from meterflow.reading import format_timestamp
 from meterflow.spec.model import MeterPipeline
 from simulator.encode import EPOCH, Encoder, pick_offset
 from simulator.errors import SimulatorError
-from simulator.injections import CATEGORIES, DEFAULT_RATE, Injector, MalformedMaker, Slot
+from simulator.injections import DEFAULT_RATES, Injector, MalformedMaker, Slot
 from simulator.profiles import profile_for
 from simulator.profiles.base import NORMAL, RESET
 from simulator.record import Record
@@ -39,7 +39,7 @@ class Settings:
     start: datetime | None = None
     seed: int = 0
     inject: bool = False
-    rates: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, DEFAULT_RATE))
+    rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
 
 
 def default_start(duration_ms: int, now: datetime | None = None) -> datetime:
@@ -114,6 +114,7 @@ class Simulation:
                 malformed=malformed,
                 span=(self.start_ms, self.end_ms),
                 episodes_rng=random.Random(f"{seed}/episodes"),
+                anomalies_rng=random.Random(f"{seed}/anomalies"),
             )
 
     @property

@@ -1,4 +1,5 @@
-"""Injected records: rule triggers, malformed records, duplicates, late readings, resets, unknown meters.
+"""Injected records: rule triggers, malformed records, duplicates, late readings, resets, unknown meters,
+anomalies.
 
 :func:`parse_rates` reads ``--inject-rate``; :class:`Injector` plans how many of each kind a run
 gets (``rate`` per 1,000 normal readings, per rule for triggers, at least one of each, at least
@@ -6,9 +7,11 @@ one of each malformed variant's reason) and where: at random reporting slots dra
 the seeded generator, so the same seed gives the same injections. It is the engine's
 :class:`~simulator.profiles.base.Shaper`: a planned trigger replaces the next normal value of its
 measurement (so a register still adds up what was sent), a planned reset zeroes the next
-register reading, and the stateful rules' episodes (:mod:`simulator.episodes`: a leak, a silent
+register reading, the stateful rules' episodes (:mod:`simulator.episodes`: a leak, a silent
 meter, a night leak, a stuck register) set a water meter's flow, hold its register or keep a
-meter's slots from being sent. Everything it emits is listed in the :class:`~simulator.truth.Truth`.
+meter's slots from being sent, and anomaly episodes (:mod:`simulator.anomalies`) replace a few
+consecutive readings of a sensor by values far outside normal. Everything it emits is listed in
+the :class:`~simulator.truth.Truth`.
 """
 
 from __future__ import annotations
@@ -22,21 +25,26 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from meterflow.spec.model import MeasurementKind, MeasurementSpec, MeterPipeline, RuleSpec
+from simulator.anomalies import DEFAULT_ANOMALY_RATE, Anomalies
 from simulator.encode import Encoder, pick_offset
 from simulator.episodes import EPISODE_KINDS, Episodes
 from simulator.errors import SimulatorError
 from simulator.guard import trigger_value
 from simulator.malformed import Base, Malformed, ReadingMalformed
-from simulator.profiles.base import EPISODE, NORMAL, TRIGGER, Profile
+from simulator.profiles.base import ANOMALY, EPISODE, NORMAL, TRIGGER, Profile
 from simulator.record import Record
 from simulator.schedule import Schedule
 from simulator.truth import Truth
 
 EPISODE_NAMES = tuple(EPISODE_KINDS.values())
-CATEGORIES = ("trigger", "malformed", "duplicate", "late", "reset", "unknown_meter", *EPISODE_NAMES)
+CATEGORIES = ("trigger", "malformed", "duplicate", "late", "reset", "unknown_meter", *EPISODE_NAMES, "anomaly")
 DEFAULT_RATE = 0.5
 """Injected records of each category per 1,000 normal readings (triggers: per rule); an episode
-(leak, silent, night_leak, stuck) is one per run when its rate is above 0 (simulator/episodes.py)."""
+(leak, silent, night_leak, stuck) is one per run when its rate is above 0 (simulator/episodes.py);
+anomalies have a default of their own."""
+
+DEFAULT_RATES = dict.fromkeys(CATEGORIES, DEFAULT_RATE) | {"anomaly": DEFAULT_ANOMALY_RATE}
+"""``--inject-rate`` when not given: 0.5 per 1,000 each, anomalous readings 15 per 1,000 (simulator/anomalies.py)."""
 
 UNKNOWN_METERS = 3
 """How many meters without metadata send readings."""
@@ -50,7 +58,7 @@ PLAN_SHARE = 0.9
 
 def parse_rates(items: Sequence[str]) -> dict[str, float]:
     """``["0.5", "late=2,trigger=1"]`` → a rate per category (a bare number sets all of them)."""
-    rates = dict.fromkeys(CATEGORIES, DEFAULT_RATE)
+    rates = dict(DEFAULT_RATES)
     for item in items:
         for part in filter(None, (p.strip() for p in item.split(","))):
             name, _, text = part.rpartition("=")
@@ -103,6 +111,7 @@ class Injector:
         malformed: MalformedMaker | None = None,
         span: tuple[int, int | None] | None = None,
         episodes_rng: random.Random | None = None,
+        anomalies_rng: random.Random | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.profile = profile
@@ -136,6 +145,15 @@ class Injector:
         )
         truth.episodes = self.episodes.episodes
         truth.skipped_episodes = self.episodes.skipped
+        wanted = self._count(rates.get("anomaly", DEFAULT_ANOMALY_RATE), expected_slots)
+        self.anomalies = Anomalies(
+            profile,
+            schedule,
+            (start_ms, end_ms),
+            anomalies_rng or random.Random(0),
+            wanted if profile.anomaly_ranges else 0,
+            expected_slots,
+        )
 
     # --- planning ------------------------------------------------------------------------------
 
@@ -193,6 +211,9 @@ class Injector:
         return (value, NORMAL) if out is None else (out, EPISODE)
 
     def shape(self, meter: int, measurement: int, value: float) -> tuple[float, str]:
+        anomaly = self.anomalies.take(meter, measurement, self._millis)
+        if anomaly is not None:  # a pending trigger waits for another reading
+            return self._anomaly(meter, measurement, *anomaly), ANOMALY
         queue = self._pending.get(measurement)
         if not queue:
             return value, NORMAL
@@ -210,6 +231,21 @@ class Injector:
             }
         )
         return trigger, TRIGGER
+
+    def _anomaly(self, meter: int, measurement: int, value: float, episode: int) -> float:
+        spec = self.measurements[measurement]
+        self.truth.anomalies.append(
+            {
+                "meter_id": self.profile.meters[meter].meter_id,
+                "measurement": spec.name,
+                "series": spec.series,
+                "timestamp": self._stamp,
+                "value": value,
+                "episode": episode,
+                "rules": self.profile.guards[measurement].fired_by(value),
+            }
+        )
+        return value
 
     def reset_due(self, meter: int, measurement: int) -> bool:
         if self._resets <= 0 or self.episodes.governs(meter, self._millis):

@@ -3,17 +3,22 @@
 :class:`Truth` is filled by :mod:`simulator.engine` while records are produced and written by
 ``meterflow simulate --truth FILE`` at the end; tests and the job's checks read it to know the
 exact alerts, dead letters, duplicates, late readings, resets and stateful-rule episodes to expect.
-The format is documented in docs/simulator.md.
+The format is documented in docs/simulator.md. An anomaly detector is scored against it with
+:func:`anomalous_readings` (the readings to flag) and :func:`score` (precision, recall, F1).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-KINDS = ("normal", "trigger", "malformed", "duplicate", "late", "reset", "unknown_meter", "episode")
+from meterflow.reading import parse_timestamp
+
+KINDS = ("normal", "trigger", "malformed", "duplicate", "late", "reset", "unknown_meter", "episode", "anomaly")
 """Kinds of records on ``<name>.readings``, in the order the counts list them."""
 
 
@@ -38,6 +43,7 @@ class Truth:
     untriggerable_rules: list[str] = field(default_factory=list)
     episodes: list[dict[str, Any]] = field(default_factory=list)
     skipped_episodes: list[dict[str, Any]] = field(default_factory=list)
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_records(self) -> int:
@@ -62,7 +68,63 @@ class Truth:
             "unknown_meters": self.unknown_meters,
             "episodes": self.episodes,
             "skipped_episodes": self.skipped_episodes,
+            "anomalies": self.anomalies,
         }
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+
+ReadingKey = tuple[str, str, str, int]
+"""One reading: (meter id, measurement, series, event time in epoch milliseconds), whatever offset
+its timestamp was written with."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def reading_key(meter_id: str, measurement: str, series: str, timestamp: str) -> ReadingKey:
+    """The key of a reading whose timestamp is the ISO 8601 text sent (any offset)."""
+    return meter_id, measurement, series, (parse_timestamp(timestamp) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def anomalous_readings(truth: Mapping[str, Any], *, triggers: bool = True) -> set[ReadingKey]:
+    """The readings a detector should flag in a run with ground truth ``truth`` (:meth:`Truth.to_dict`
+    or the ``--truth`` file): every injected anomaly and, unless ``triggers`` is False, every
+    threshold trigger (a value just beyond a rule's threshold: far from normal too)."""
+    rows = [*truth.get("anomalies", ()), *(truth["triggers"] if triggers else ())]
+    return {reading_key(r["meter_id"], r["measurement"], r["series"], r["timestamp"]) for r in rows}
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a detector's flagged readings compare with the truth's anomalous ones."""
+
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    @property
+    def precision(self) -> float:
+        """Share of flagged readings that are anomalous (1.0 when nothing was flagged)."""
+        flagged = self.true_positives + self.false_positives
+        return self.true_positives / flagged if flagged else 1.0
+
+    @property
+    def recall(self) -> float:
+        """Share of anomalous readings that were flagged (1.0 when there were none)."""
+        anomalous = self.true_positives + self.false_negatives
+        return self.true_positives / anomalous if anomalous else 1.0
+
+    @property
+    def f1(self) -> float:
+        """The harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score(truth: Mapping[str, Any], flagged: Iterable[ReadingKey], *, triggers: bool = True) -> Score:
+    """Score the readings a detector flagged (keys as :func:`reading_key` makes them) against ``truth``."""
+    expected = anomalous_readings(truth, triggers=triggers)
+    found = set(flagged)
+    hits = len(found & expected)
+    return Score(hits, len(found) - hits, len(expected) - hits)

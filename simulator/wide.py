@@ -29,10 +29,10 @@ from meterflow.reading import DlqReason
 from meterflow.spec.model import MeterPipeline, MqttSource
 from simulator.errors import SimulatorError
 from simulator.malformed import Base, Malformed
-from simulator.profiles.base import EPISODE, NORMAL, RESET, TRIGGER
+from simulator.profiles.base import ANOMALY, EPISODE, NORMAL, RESET, TRIGGER
 from simulator.record import Record
 
-GROUPED = frozenset({NORMAL, TRIGGER, RESET, EPISODE})
+GROUPED = frozenset({NORMAL, TRIGGER, RESET, EPISODE, ANOMALY})
 """Kinds of readings merged into their slot's wide message."""
 
 

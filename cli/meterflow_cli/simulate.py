@@ -101,7 +101,9 @@ def simulate(
     meters: Annotated[
         int | None,
         typer.Option(
-            "--meters", help="How many meters (default: water 500, building 8 rooms, household 10).", show_default=False
+            "--meters",
+            help="How many meters (default: water 500, building 8 rooms, household 10, industrial 5 sensors).",
+            show_default=False,
         ),
     ] = None,
     rate: RateOption = None,
@@ -134,7 +136,9 @@ def simulate(
     inject: Annotated[
         bool,
         typer.Option(
-            "--inject", help="Inject rule triggers, malformed, duplicate, late, reset and unknown-meter records."
+            "--inject",
+            help="Inject rule triggers, malformed, duplicate, late, reset and unknown-meter records, stateful-rule "
+            "episodes, and anomaly episodes (industrial sensors).",
         ),
     ] = False,
     inject_rate: Annotated[
@@ -142,7 +146,7 @@ def simulate(
         typer.Option(
             "--inject-rate",
             help="Injections per 1000 normal readings: a number for all kinds, or "
-            "kind=rate (trigger is per rule); repeatable. Default 0.5.",
+            "kind=rate (trigger is per rule); repeatable. Default 0.5, anomaly 15 (anomalous readings).",
             show_default=False,
         ),
     ] = None,

@@ -63,6 +63,7 @@ class MeterKind(str, Enum):
     water = "water"
     building = "building"
     household = "household"
+    industrial = "industrial"
 
 
 class MeasurementKind(str, Enum):
@@ -97,6 +98,7 @@ class RuleKind(str, Enum):
     continuousFlow = "continuousFlow"  # noqa: N815
     nightFlow = "nightFlow"  # noqa: N815
     stuck = "stuck"
+    outlier = "outlier"
 
 
 class Severity(str, Enum):
@@ -662,7 +664,8 @@ class RuleSpec(_Model):
             description=(
                 "threshold: a reading beyond a threshold; noData: silence for `for`; continuousFlow: consumption "
                 "in each of `count` consecutive intervals of `every`; nightFlow: flow through the night on "
-                "`nights` nights in a row; stuck: the same value for `for`."
+                "`nights` nights in a row; stuck: the same value for `for`; outlier: a reading whose robust "
+                "z-score against the series' last `count` readings exceeds `threshold`."
             )
         ),
     ] = RuleKind.threshold
@@ -681,7 +684,8 @@ class RuleSpec(_Model):
         Field(
             description=(
                 "threshold: the value compared with, within the measurement's min/max; nightFlow: the smallest "
-                "step (consumption between two readings) that counts as flow."
+                "step (consumption between two readings) that counts as flow; outlier: the robust z-score "
+                "limit (e.g. 3.5)."
             )
         ),
     ] = None
@@ -705,7 +709,15 @@ class RuleSpec(_Model):
         Field(description="continuousFlow: the interval, a divisor of a day (e.g. 1h), in spec.timeZone's clock."),
     ] = None
     count: Annotated[
-        int | None, Field(ge=2, le=10_000, description="continuousFlow: consecutive flowing intervals that open it.")
+        int | None,
+        Field(
+            ge=2,
+            le=10_000,
+            description=(
+                "continuousFlow: consecutive flowing intervals that open it; outlier: the readings of the rolling "
+                "window (median and MAD), at least 5."
+            ),
+        ),
     ] = None
     from_: Annotated[
         str | None,
@@ -770,6 +782,13 @@ class RuleSpec(_Model):
                     ".every",
                 ),
                 cel(
+                    "self.kind != 'outlier' || (has(self.count) && self.count >= 5 && has(self.threshold) "
+                    "&& self.threshold > 0.0)",
+                    "an outlier rule needs count (readings in its window, at least 5) and threshold (the robust "
+                    "z-score limit, above 0)",
+                    ".count",
+                ),
+                cel(
                     "self.kind != 'nightFlow' || (has(self.from) && has(self.to) && has(self.threshold) "
                     "&& has(self.nights) && self.from != self.to)",
                     "a nightFlow rule needs from, to (different), threshold and nights",
@@ -808,6 +827,11 @@ class RuleSpec(_Model):
             every = to_millis(self.every)
             if every < 1000 or 86_400_000 % every != 0:
                 raise ValueError(f"every: {self.every} must be whole seconds that divide a day (e.g. 15m, 1h, 2h)")
+        if kind == RuleKind.outlier.value:
+            if self.count is None or self.count < 5:
+                raise ValueError("count: an outlier rule needs at least 5 readings in its window (e.g. 30)")
+            if self.threshold is None or self.threshold <= 0:
+                raise ValueError("threshold: an outlier rule needs a robust z-score limit above 0 (e.g. 3.5)")
         if kind == RuleKind.nightFlow.value:
             required: dict[str, object] = {
                 "from": self.from_,
@@ -929,6 +953,17 @@ class BatchSpec(_Model):
     high_consumption_factor: Annotated[
         float, Field(gt=1, le=1000, description="Daily consumption above factor x the usual level is high.")
     ] = 3.0
+    min_health_score: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=100,
+            description=(
+                "A meter-day whose data-quality score (0-100, table meter_health) is below this is a problem "
+                "meter (LOW_QUALITY); 0 turns the rule off."
+            ),
+        ),
+    ] = 60.0
 
     @field_validator("schedule")
     @classmethod
@@ -990,7 +1025,7 @@ class MeterPipelineSpec(_Model):
     """What to ingest, validate, aggregate, alert on and where to keep it."""
 
     meter_kind: Annotated[
-        MeterKind, Field(description="water, building or household: what `meterflow simulate` produces.")
+        MeterKind, Field(description="water, building, household or industrial: what `meterflow simulate` produces.")
     ] = MeterKind.water
     time_zone: Annotated[
         str,
@@ -1048,6 +1083,12 @@ class MeterPipelineSpec(_Model):
                     "self.rules.all(r, r.kind != 'stuck' || self.measurements.all(m, "
                     "m.name != r.measurement || m.kind in ['register', 'gauge', 'power']))",
                     "stuck rules watch a register, gauge or power measurement",
+                    ".rules",
+                ),
+                cel(
+                    "self.rules.all(r, r.kind != 'outlier' || self.measurements.all(m, "
+                    "m.name != r.measurement || m.kind in ['interval', 'gauge', 'power']))",
+                    "outlier rules watch an interval, gauge or power measurement (a register only grows)",
                     ".rules",
                 ),
                 cel(
@@ -1123,6 +1164,11 @@ class MeterPipelineSpec(_Model):
                     raise ValueError(
                         f"rules[{i}].measurement: {m.name} is a {m.kind}; a {rule.kind} rule watches consumption "
                         "(an interval or register measurement)"
+                    )
+                if rule.kind == RuleKind.outlier.value and m.kind == MeasurementKind.register.value:
+                    raise ValueError(
+                        f"rules[{i}].measurement: {m.name} is a register; an outlier rule watches an interval, "
+                        "gauge or power measurement (a register only grows)"
                     )
                 if rule.kind == RuleKind.stuck.value and m.kind == MeasurementKind.interval.value:
                     raise ValueError(

@@ -3,8 +3,9 @@
 A profile knows its meters (:class:`~meterflow.reading.MeterInfo`, published on
 ``<name>.meters``), which manifest measurements it can model (:class:`Model`: expected unit and
 decimals) and how to produce one reporting slot of values. :mod:`simulator.engine` drives it;
-the engine's injector (a :class:`Shaper`) may swap a value for a rule trigger or reset a
-register while the profile produces a slot, so registers stay consistent with what was sent.
+the engine's injector (a :class:`Shaper`) may swap a value for a rule trigger or an anomaly, or
+reset a register, while the profile produces a slot, so registers stay consistent with what was
+sent. A profile whose sensors can go wrong says how in :attr:`Profile.anomaly_ranges`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from meterflow.reading import MeterInfo
@@ -28,17 +29,18 @@ NORMAL = "normal"
 TRIGGER = "trigger"
 RESET = "reset"
 EPISODE = "episode"
+ANOMALY = "anomaly"
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
 
 class Shaper(Protocol):
-    """The engine's hook into a slot: may replace a value by a trigger, reset a register, or let an
-    episode set a water meter's flow or hold its register."""
+    """The engine's hook into a slot: may replace a value by a trigger or an anomaly, reset a
+    register, or let an episode set a water meter's flow or hold its register."""
 
     def shape(self, meter: int, measurement: int, value: float) -> tuple[float, str]:
-        """The value to send and its kind (``normal`` or ``trigger``)."""
+        """The value to send and its kind (``normal``, ``trigger`` or ``anomaly``)."""
         ...
 
     def reset_due(self, meter: int, measurement: int) -> bool:
@@ -96,6 +98,9 @@ class Profile(ABC):
 
     kind: str
     models: tuple[Model, ...]
+    anomaly_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
+    """Measurement name -> (low, high) of the values an injected anomaly reports (simulator/anomalies.py);
+    empty: this kind of meter gets no anomalies."""
 
     def __init__(
         self, pipeline: MeterPipeline, meters: int, start_ms: int, registry_rng: random.Random, rng: random.Random

@@ -76,7 +76,16 @@ def test_a_cli_mistake_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert err[1].startswith("meterflow: ") and "--file" in err[1] and "meterflow run --help" in err[1]
 
 
-@pytest.mark.parametrize("example", ["water-meters", "smart-building", "household-power", "daiad-water"])
+@pytest.mark.parametrize(
+    "example",
+    [
+        "water-meters",
+        "smart-building",
+        "household-power",
+        "daiad-water",
+        "industrial-sensors",
+    ],
+)
 def test_every_example_loads_and_derives_its_names(example: str) -> None:
     pipeline = load_manifest(EXAMPLES / f"{example}.yaml")
     names = names_for(pipeline)

@@ -118,6 +118,18 @@ def _changed(change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
         ),
         (
             lambda d: d["spec"].update(
+                rules=[{"name": "I", "kind": "outlier", "measurement": "Pulse1", "count": 4, "threshold": 3.5}]
+            ),
+            "spec.rules[0].count",
+        ),
+        (
+            lambda d: d["spec"].update(
+                rules=[{"name": "J", "kind": "outlier", "measurement": "Pulse1_Total", "count": 30, "threshold": 3}]
+            ),
+            "spec.rules[0].measurement",
+        ),
+        (
+            lambda d: d["spec"].update(
                 rules=[
                     {"name": "G", "measurement": "Pulse1", "condition": ">", "threshold": 500, "clearThreshold": 600}
                 ]

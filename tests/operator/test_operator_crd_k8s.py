@@ -112,6 +112,16 @@ RULES = [
         "spec.rules[0].from",
         "should match",
     ),
+    (
+        {"name": "I", "kind": "outlier", "measurement": "Pulse1", "count": 4, "threshold": 3.5},
+        "spec.rules[0].count",
+        "at least 5",
+    ),
+    (
+        {"name": "J", "kind": "outlier", "measurement": "Pulse1_Total", "count": 30, "threshold": 3.5},
+        "spec.rules",
+        "a register only grows",
+    ),
 ]
 
 
@@ -132,10 +142,11 @@ def test_every_rule_kind_is_accepted(cluster: Cluster) -> None:
         {"name": "NIGHT", "kind": "nightFlow", "measurement": "Pulse1", "from": "23:00", "to": "05:00"}
         | {"threshold": 0, "nights": 3},
         {"name": "STUCK", "kind": "stuck", "measurement": "Pulse1_Total", "for": "48h"},
+        {"name": "SPIKE", "kind": "outlier", "measurement": "Pulse1", "count": 96, "threshold": 3.5},
     ]
     cluster.apply(manifest)
     rules = (cluster.pipeline("water-meters") or {})["spec"]["rules"]
-    assert [r["kind"] for r in rules] == ["threshold", "noData", "continuousFlow", "nightFlow", "stuck"]
+    assert [r["kind"] for r in rules] == ["threshold", "noData", "continuousFlow", "nightFlow", "stuck", "outlier"]
     assert rules[0]["severity"] == "WARNING"  # defaults applied
     cluster.delete_pipeline("water-meters")
 

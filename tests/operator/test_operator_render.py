@@ -423,7 +423,16 @@ def test_rfc3339() -> None:
     assert rfc3339(datetime(2026, 11, 22, 15, 30, 5, 999, tzinfo=UTC)) == "2026-11-22T15:30:05Z"
 
 
-@pytest.mark.parametrize("name", ["water-meters", "smart-building", "household-power", "smart-building-mqtt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "water-meters",
+        "smart-building",
+        "household-power",
+        "smart-building-mqtt",
+        "industrial-sensors",
+    ],
+)
 def test_every_example_renders(name: str) -> None:
     p = pipeline(name)
     assert len(render_topics(p)) == 7

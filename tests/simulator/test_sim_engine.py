@@ -59,10 +59,14 @@ CASES = {
     "water-meters": {"duration_ms": 24 * HOUR, "meters": 100},
     "smart-building": {"duration_ms": HOUR // 6},
     "household-power": {"duration_ms": 24 * HOUR, "meters": 3},
+    "industrial-sensors": {"duration_ms": HOUR},
 }
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+@pytest.fixture(
+    scope="module",
+    params=sorted(CASES),
+)
 def injected(request: pytest.FixtureRequest) -> tuple[Simulation, list[Record]]:
     return run(request.param, inject=True, **CASES[request.param])
 
@@ -92,6 +96,7 @@ def test_every_record_is_classified_as_the_truth_says(injected: tuple[Simulation
     sim, records = injected
     reasons = iter(m["reason"] for m in sim.truth.malformed)
     triggers = iter(sim.truth.triggers)
+    anomalies = iter(sim.truth.anomalies)
     for r in records:
         verdict = classify(r.value, sim.pipeline)
         if r.kind == "malformed":
@@ -109,10 +114,19 @@ def test_every_record_is_classified_as_the_truth_says(injected: tuple[Simulation
             )
             assert rules == expected["rules"]
             assert expected["rule"] in rules
+        elif r.kind == "anomaly":
+            expected = next(anomalies)
+            assert (body["meter_id"], body["timestamp"], body["value"]) == (
+                expected["meter_id"],
+                expected["timestamp"],
+                expected["value"],
+            )
+            assert rules == expected["rules"]
         else:
             assert rules == [], r
     assert next(reasons, None) is None
     assert next(triggers, None) is None
+    assert next(anomalies, None) is None
 
 
 def test_each_rule_is_triggered_and_every_reason_dead_lettered(injected: tuple[Simulation, list[Record]]) -> None:
@@ -142,6 +156,10 @@ def test_counts_and_lists_of_the_truth_match_the_records(injected: tuple[Simulat
     ]
     assert [(x["meter_id"], x["timestamp"], x["after"]) for x in truth["resets"]] == [
         (reading(r)["meter_id"], reading(r)["timestamp"], reading(r)["value"]) for r in by_kind["reset"]
+    ]
+    assert [(a["meter_id"], a["measurement"], a["timestamp"], a["value"]) for a in truth["anomalies"]] == [
+        (reading(r)["meter_id"], reading(r)["measurement_type"], reading(r)["timestamp"], reading(r)["value"])
+        for r in by_kind["anomaly"]
     ]
     published = {m.meter_id for m in sim.profile.meters}
     assert len(published) == truth["meters_published"]
@@ -249,6 +267,15 @@ def test_timestamps_use_z_and_two_offsets_for_whole_second_instants(
     assert all(START <= parse_timestamp(s) < START + timedelta(days=1) for s in stamps)
 
 
+def test_only_sensors_with_anomaly_ranges_get_anomalies(injected: tuple[Simulation, list[Record]]) -> None:
+    sim, records = injected
+    anomalous = [r for r in records if r.kind == "anomaly"]
+    if sim.profile.kind == "industrial":
+        assert len(anomalous) == len(sim.truth.anomalies) > 0
+    else:
+        assert anomalous == [] and sim.truth.to_dict()["anomalies"] == [] and sim.truth.counts["anomaly"] == 0
+
+
 def test_count_mode_sends_exactly_the_normal_readings_asked_for() -> None:
     sim, records = run("water-meters", count=1_000, inject=True)
     assert sim.truth.counts["normal"] == 1_000
@@ -324,4 +351,5 @@ def test_bad_settings_are_one_line_errors() -> None:
         "silent": 2.0,
         "night_leak": 2.0,
         "stuck": 2.0,
+        "anomaly": 2.0,
     }

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections import defaultdict
+import statistics
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -52,6 +53,8 @@ class Expected:
     """Every alert with its transitions, by key."""
     model_late: list[tuple[str, str, str, int]] = field(default_factory=list)
     """The readings the alert model found late (its own watermark), to check it against the truth's."""
+    outliers: set[tuple[str, str, str, datetime]] = field(default_factory=set)
+    """The readings outlier rules flag: (meter, rule, series, event time)."""
 
 
 def instant(text: str) -> datetime:
@@ -92,6 +95,7 @@ def compute(pipeline: MeterPipeline, record_file: Path, truth: dict[str, Any]) -
     out.episodes = {a.key: a for a in model.alerts}
     out.alerts = set(out.episodes)
     out.model_late = model.late
+    out.outliers = {(m, rule, series, _utc(at)) for m, rule, series, at in model.outliers}
     return out
 
 
@@ -213,6 +217,7 @@ class _Slot:
     armed: bool = False
     value: float | None = None  # stuck
     since: int = 0
+    window: deque[float] = field(default_factory=deque)  # outlier: the last `count` values
     periods: dict[int, list[Any]] = field(default_factory=dict)  # start -> [end, flow, steps, all above]
     run: int = 0
     last_end: int | None = None
@@ -234,7 +239,9 @@ class AlertModel:
         self._slots_of: dict[str, list[_Slot]] = defaultdict(list)
         self._pending: dict[tuple[str, str, str], list[tuple[int, float]]] = defaultdict(list)
         self._pending_of: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
-        self._stuck_watched = {r.measurement for r in self.rules if r.kind == "stuck"}
+        self._stuck_watched = {r.measurement for r in self.rules if r.kind in ("stuck", "outlier")}
+        self.outliers: list[tuple[str, str, str, int]] = []
+        """The readings an outlier rule flagged: (meter, rule, series, event time ms)."""
         self._last_register: dict[tuple[str, str, str], float] = {}
         self._wakes: list[tuple[int, str]] = []
         self._meters: set[str] = set()
@@ -370,6 +377,24 @@ class AlertModel:
             for rule in self.rules:
                 if rule.kind == "stuck" and rule.measurement == name:
                     self._stuck(self._slot(rule, meter, series), at, value)
+                elif rule.kind == "outlier" and rule.measurement == name:
+                    self._outlier(self._slot(rule, meter, series), at, value)
+
+    def _outlier(self, slot: _Slot, at: int, value: float) -> None:
+        """Judged against the previous `count` values before joining them (docs/alerts.md, outlier)."""
+        count = slot.rule.count
+        if len(slot.window) == count:
+            if abs(robust_z(list(slot.window), value)) > slot.rule.threshold:
+                self.outliers.append((slot.meter, slot.rule.name, slot.series, at))
+                if slot.alert is not None:
+                    self._update(slot, at, value)
+                else:
+                    self._open(slot, at, value)
+            elif slot.alert is not None:
+                self._resolve(slot, at, value)
+        slot.window.append(value)
+        if len(slot.window) > count:
+            slot.window.popleft()
 
     def _stuck(self, slot: _Slot, at: int, value: float) -> None:
         if slot.value is None or value != slot.value:
@@ -504,6 +529,18 @@ _COMPARE = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
 }
+
+
+def robust_z(window: list[float], x: float) -> float:
+    """0.6745 (x - median) / MAD; (x - median) / (1.253314 x mean absolute deviation) when the MAD is 0;
+    0 for a window without spread."""
+    median = statistics.median(window)
+    deviations = [abs(v - median) for v in window]
+    mad = statistics.median(deviations)
+    if mad > 0:
+        return 0.6745 * (x - median) / mad
+    mean = sum(deviations) / len(deviations)
+    return (x - median) / (1.253314 * mean) if mean > 0 else 0.0
 
 
 def alert_model(pipeline: MeterPipeline, readings: list[dict[str, Any]]) -> AlertModel:

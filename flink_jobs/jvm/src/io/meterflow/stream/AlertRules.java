@@ -36,6 +36,11 @@ import java.util.HexFormat;
  *       resolves it (a night without readings does not flow).
  *   <li><b>stuck</b>: a register or gauge reporting the same value for {@code for} while the meter
  *       keeps reporting opens it; a different value resolves it.
+ *   <li><b>outlier</b> (seed 001): a reading whose robust z-score against the series' previous
+ *       {@code count} readings exceeds {@code threshold} opens or updates it; the next reading within
+ *       the limit resolves it. z = 0.6745 (x - median) / MAD; when the MAD is 0, (x - median) /
+ *       (1.2533 x mean absolute deviation); a window without spread judges nothing, nor does one not
+ *       yet full. Every reading, outliers too, joins the window (the median is robust to them).
  * </ul>
  * Consumption (continuousFlow, nightFlow) is an interval measurement's value or a register's step,
  * of on-time readings only (a register's first reading ends no step); stuck and register steps see
@@ -128,9 +133,13 @@ final class AlertRules {
         }
     }
 
-    /** An on-time reading of a measurement with stuck slots, in event-time order. */
+    /** An on-time reading of a measurement with stuck or outlier slots, in event-time order. */
     void onOrdered(String meter, MeterState state, int measurement, long t, double value, Effects fx) {
         for (Plan.Slot slot : plan.measurements[measurement].slots) {
+            if (slot.rule.kind == Plan.RuleKind.OUTLIER) {
+                outlier(meter, slot, state.alert(slot.index, keys), t, value, fx);
+                continue;
+            }
             if (slot.rule.kind != Plan.RuleKind.STUCK) {
                 continue;
             }
@@ -243,6 +252,65 @@ final class AlertRules {
         } else if (a.open && rule.clears(value)) {
             resolve(meter, slot, a, t, value, null, "value " + value + " is clear", fx);
         }
+    }
+
+    private void outlier(String meter, Plan.Slot slot, AlertState a, long t, double value, Effects fx) {
+        Plan.Rule rule = slot.rule;
+        if (a.ringSize == rule.count && a.ring.length == rule.count) {
+            double z = robustZ(a.ring, a.ringSize, value, scratch(rule.count));
+            if (Math.abs(z) > rule.threshold) {
+                if (a.open) {
+                    breach(meter, slot, a, t, value, fx);
+                } else {
+                    open(meter, slot, a, t, value, String.format(java.util.Locale.ROOT,
+                            "robust z-score %.2f against the last %d readings (limit %s)", z, rule.count,
+                            rule.threshold), fx);
+                }
+            } else if (a.open) {
+                resolve(meter, slot, a, t, value, null, "value " + value + " is within the limit again", fx);
+            }
+        }
+        a.remember(value, rule.count);
+    }
+
+    private double[] scratch;
+
+    private double[] scratch(int n) {
+        if (scratch == null || scratch.length < n) {
+            scratch = new double[n];
+        }
+        return scratch;
+    }
+
+    /**
+     * The robust z-score of {@code x} against {@code values[0, n)}: 0.6745 (x - median) / MAD, or
+     * (x - median) / (1.253314 x mean absolute deviation) when the MAD is 0 (more than half the
+     * values equal); 0 when the values do not spread at all. {@code work} holds n doubles.
+     */
+    static double robustZ(double[] values, int n, double x, double[] work) {
+        System.arraycopy(values, 0, work, 0, n);
+        double median = median(work, n);
+        double meanDeviation = 0.0;
+        for (int i = 0; i < n; i++) {
+            double d = Math.abs(values[i] - median);
+            work[i] = d;
+            meanDeviation += d;
+        }
+        meanDeviation /= n;
+        double mad = median(work, n);
+        if (mad > 0) {
+            return 0.6745 * (x - median) / mad;
+        }
+        if (meanDeviation > 0) {
+            return (x - median) / (1.253314 * meanDeviation);
+        }
+        return 0.0;
+    }
+
+    /** The median of {@code a[0, n)} (the mean of the two middle values when n is even); sorts a. */
+    static double median(double[] a, int n) {
+        Arrays.sort(a, 0, n);
+        return n % 2 == 1 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2.0;
     }
 
     private void seen(String meter, Plan.Slot slot, AlertState a, long t, double value, Effects fx) {

@@ -11,6 +11,7 @@ import java.util.Arrays;
  *       peak value, severity (raised once by escalation), acknowledgement;
  *   <li>noData: the newest reading's event time and the deadline a timer waits for;
  *   <li>stuck: the value and since when it has not changed;
+ *   <li>outlier: the series' last {@code count} values (a ring), for their median and MAD;
  *   <li>continuousFlow and nightFlow: the open periods (clock intervals, nights) with their
  *       consumption, and the run of flowing periods.
  * </ul>
@@ -45,6 +46,28 @@ final class AlertState {
     boolean hasValue;
     double value;
     long since = NONE;
+
+    // --- outlier: the last values in a ring ({@code ringNext} is where the next one goes)
+    double[] ring = new double[0];
+    int ringSize;
+    int ringNext;
+
+    /** Adds {@code value} to the ring of at most {@code capacity} values, replacing the oldest when full. */
+    void remember(double value, int capacity) {
+        if (ring.length != capacity) { // first use, or the rule's window changed: keep the newest values
+            double[] resized = new double[capacity];
+            int keep = Math.min(ringSize, capacity);
+            for (int i = 0; i < keep; i++) {
+                resized[i] = ring[Math.floorMod(ringNext - keep + i, ring.length)];
+            }
+            ring = resized;
+            ringSize = keep;
+            ringNext = keep % capacity;
+        }
+        ring[ringNext] = value;
+        ringNext = (ringNext + 1) % capacity;
+        ringSize = Math.min(ringSize + 1, capacity);
+    }
 
     // --- continuousFlow, nightFlow
     long[] pStart = new long[0];
@@ -137,6 +160,9 @@ final class AlertState {
         c.periods = periods;
         c.run = run;
         c.lastPeriodEnd = lastPeriodEnd;
+        c.ring = ring.clone();
+        c.ringSize = ringSize;
+        c.ringNext = ringNext;
         return c;
     }
 }

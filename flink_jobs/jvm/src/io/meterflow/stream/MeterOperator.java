@@ -66,7 +66,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
     private transient Plan.Kind[] kinds;
     /** Per measurement: a value's consumption is value x this; 0 for registers and gauges. */
     private transient double[] factors;
-    /** Measurements whose readings are taken in event-time order: registers, and those with stuck rules. */
+    /** Measurements whose readings are taken in event-time order: registers, and those with stuck or outlier rules. */
     private transient boolean[] ordered;
     /** Measurements whose consumption a flow rule watches. */
     private transient boolean[] flowWatched;
@@ -119,7 +119,7 @@ public final class MeterOperator extends AbstractStreamOperator<RowData>
             factors[i] = m.consumptionFactor;
             ordered[i] = m.kind == Plan.Kind.REGISTER;
             for (Plan.Slot slot : m.slots) {
-                ordered[i] |= slot.rule.kind == Plan.RuleKind.STUCK;
+                ordered[i] |= slot.rule.kind == Plan.RuleKind.STUCK || slot.rule.kind == Plan.RuleKind.OUTLIER;
                 flowWatched[i] |= slot.rule.kind == Plan.RuleKind.CONTINUOUS_FLOW
                         || slot.rule.kind == Plan.RuleKind.NIGHT_FLOW;
             }

@@ -11,10 +11,14 @@ import org.apache.flink.core.memory.DataOutputView;
 /**
  * Writes {@link MeterState} as its primitive arrays (no reflection, no Kryo): a checkpoint of the
  * de-duplication state costs about 16 bytes a remembered reading.
+ *
+ * <p>Format 2 (the outlier rules' windows) begins with {@code -2}; format 1 began directly with the
+ * series count (never negative), so state written by an older job still reads.
  */
 public final class MeterStateSerializer extends TypeSerializer<MeterState> {
     private static final long serialVersionUID = 1L;
     static final MeterStateSerializer INSTANCE = new MeterStateSerializer();
+    static final int FORMAT = 2;
 
     @Override
     public boolean isImmutableType() {
@@ -48,6 +52,7 @@ public final class MeterStateSerializer extends TypeSerializer<MeterState> {
 
     @Override
     public void serialize(MeterState state, DataOutputView out) throws IOException {
+        out.writeInt(-FORMAT);
         out.writeInt(state.series.length);
         for (SeriesState s : state.series) {
             out.writeBoolean(s != null);
@@ -121,9 +126,15 @@ public final class MeterStateSerializer extends TypeSerializer<MeterState> {
         }
         out.writeInt(a.run);
         out.writeLong(a.lastPeriodEnd);
+        out.writeInt(a.ring.length);
+        out.writeInt(a.ringSize);
+        out.writeInt(a.ringNext);
+        for (int i = 0; i < a.ringSize; i++) {
+            out.writeDouble(a.ring[i]);
+        }
     }
 
-    private static AlertState readAlert(DataInputView in) throws IOException {
+    private static AlertState readAlert(DataInputView in, int format) throws IOException {
         AlertState a = new AlertState(in.readUTF().intern());
         a.open = in.readBoolean();
         String id = in.readUTF();
@@ -155,12 +166,22 @@ public final class MeterStateSerializer extends TypeSerializer<MeterState> {
         }
         a.run = in.readInt();
         a.lastPeriodEnd = in.readLong();
+        if (format >= 2) {
+            a.ring = new double[in.readInt()];
+            a.ringSize = in.readInt();
+            a.ringNext = in.readInt();
+            for (int i = 0; i < a.ringSize; i++) {
+                a.ring[i] = in.readDouble();
+            }
+        }
         return a;
     }
 
     @Override
     public MeterState deserialize(DataInputView in) throws IOException {
-        MeterState state = new MeterState(in.readInt());
+        int first = in.readInt();
+        int format = first < 0 ? -first : 1;
+        MeterState state = new MeterState(first < 0 ? in.readInt() : first);
         for (int k = 0; k < state.series.length; k++) {
             if (!in.readBoolean()) {
                 continue;
@@ -197,7 +218,7 @@ public final class MeterStateSerializer extends TypeSerializer<MeterState> {
         }
         state.alerts = new AlertState[in.readInt()];
         for (int k = 0; k < state.alerts.length; k++) {
-            state.alerts[k] = in.readBoolean() ? readAlert(in) : null;
+            state.alerts[k] = in.readBoolean() ? readAlert(in, format) : null;
         }
         return state;
     }

@@ -67,7 +67,7 @@ public final class Plan implements Serializable {
 
     /** What an alert rule watches (the spec's {@code rules[].kind}). */
     public enum RuleKind {
-        THRESHOLD, NO_DATA, CONTINUOUS_FLOW, NIGHT_FLOW, STUCK;
+        THRESHOLD, NO_DATA, CONTINUOUS_FLOW, NIGHT_FLOW, STUCK, OUTLIER;
 
         static RuleKind of(String text) {
             switch (text) {
@@ -76,6 +76,7 @@ public final class Plan implements Serializable {
                 case "continuousFlow": return CONTINUOUS_FLOW;
                 case "nightFlow": return NIGHT_FLOW;
                 case "stuck": return STUCK;
+                case "outlier": return OUTLIER;
                 default: throw new IllegalArgumentException("unknown rule kind " + text);
             }
         }
@@ -87,6 +88,7 @@ public final class Plan implements Serializable {
                 case CONTINUOUS_FLOW: return "continuousFlow";
                 case NIGHT_FLOW: return "nightFlow";
                 case STUCK: return "stuck";
+                case OUTLIER: return "outlier";
                 default: return "threshold";
             }
         }

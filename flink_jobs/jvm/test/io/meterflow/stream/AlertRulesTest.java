@@ -241,6 +241,72 @@ class AlertRulesTest {
     }
 
     @Test
+    void anOutlierIsFarFromTheRollingMedianInMads() {
+        Plan plan = plan("{\"name\":\"BATTERY_OUTLIER\",\"kind\":\"outlier\",\"measurement\":\"Battery\",\"count\":5,"
+                + "\"threshold\":3.5,\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        // five readings fill the window; then 3.05 (z 0.34: median 3.0, MAD 0.1), 9.0 (z 80.3: median
+        // 3.05, MAD 0.05), 9.5 (z 29.0: the 9.0 is in the window now, MAD 0.15), 3.0 (z -0.67: median 3.2)
+        double[] values = {3.0, 3.1, 2.9, 3.0, 3.2, 3.05, 9.0, 9.5, 3.0};
+        for (int i = 0; i < values.length; i++) {
+            rules.onOrdered("M1", state, BATTERY, T0 + i * H, values[i], fx);
+        }
+        assertEquals("OPENED@360m UPDATED@420m RESOLVED@480m", fx.transitions());
+        assertEquals("robust z-score 80.27 against the last 5 readings (limit 3.5)", fx.events.get(0).detail);
+        assertEquals(9.5, fx.events.get(1).value);
+    }
+
+    @Test
+    void theRobustZScoreFallsBackToTheMeanDeviationWhenTheMadIsZero() {
+        double[] work = new double[5];
+        assertEquals(0.6745 * 0.05 / 0.1, AlertRules.robustZ(new double[] {3.0, 3.1, 2.9, 3.0, 3.2}, 5, 3.05, work),
+                1e-12);
+        // four equal values: MAD 0; mean absolute deviation 0.2; 3 / (1.253314 x 0.2)
+        assertEquals(3.0 / (1.253314 * 0.2), AlertRules.robustZ(new double[] {5, 5, 5, 5, 6}, 5, 8.0, work), 1e-12);
+        assertEquals(0.0, AlertRules.robustZ(new double[] {5, 5, 5, 5, 5}, 5, 80.0, work)); // no spread: no judgement
+        assertEquals(2.5, AlertRules.median(new double[] {4, 1, 3, 2}, 4));
+    }
+
+    @Test
+    void anOutliersWindowSurvivesACheckpointAndStateOfTheFormerFormatStillReads() throws Exception {
+        Plan plan = plan("{\"name\":\"BATTERY_OUTLIER\",\"kind\":\"outlier\",\"measurement\":\"Battery\",\"count\":5,"
+                + "\"threshold\":3.5,\"severity\":\"WARNING\"}");
+        AlertRules rules = new AlertRules(plan);
+        MeterState state = new MeterState(3);
+        Recorder fx = new Recorder();
+        for (int i = 0; i < 7; i++) { // the ring wraps: 3.0 .. 3.6, the oldest two replaced
+            rules.onOrdered("M1", state, BATTERY, T0 + i * H, 3.0 + i / 10.0, fx);
+        }
+        org.apache.flink.core.memory.DataOutputSerializer out = new org.apache.flink.core.memory.DataOutputSerializer(256);
+        MeterStateSerializer.INSTANCE.serialize(state, out);
+        byte[] bytes = out.getCopyOfBuffer();
+        MeterState back = MeterStateSerializer.INSTANCE.deserialize(new org.apache.flink.core.memory.DataInputDeserializer(bytes));
+        AlertRules again = new AlertRules(plan);
+        Recorder fx2 = new Recorder();
+        again.onOrdered("M1", back, BATTERY, T0 + 7 * H, 30.0, fx2); // judged against the restored window
+        assertEquals("OPENED@420m", fx2.transitions());
+
+        // format 1 (before the outlier windows): no -2 in front, no ring after each alert
+        MeterState plain = new MeterState(1);
+        AlertState stuck = plain.alert(0, new String[] {"STUCK|Battery|V"});
+        stuck.hasValue = true;
+        stuck.value = 3.3;
+        stuck.since = T0;
+        org.apache.flink.core.memory.DataOutputSerializer now = new org.apache.flink.core.memory.DataOutputSerializer(256);
+        MeterStateSerializer.INSTANCE.serialize(plain, now);
+        byte[] current = now.getCopyOfBuffer();
+        byte[] former = java.util.Arrays.copyOfRange(current, 4, current.length - 12); // empty ring: 3 ints
+        MeterState old = MeterStateSerializer.INSTANCE.deserialize(new org.apache.flink.core.memory.DataInputDeserializer(former));
+        AlertState read = old.alerts[0];
+        assertEquals("STUCK|Battery|V", read.key);
+        assertEquals(3.3, read.value);
+        assertEquals(T0, read.since);
+        assertEquals(0, read.ringSize);
+    }
+
+    @Test
     void escalationAcknowledgementAndResolutionByHand() {
         Plan plan = plan("{\"name\":\"HIGH_FLOW\",\"kind\":\"threshold\",\"measurement\":\"Pulse1\",\"condition\":\">\","
                 + "\"threshold\":500.0,\"escalate_after_ms\":" + H + ",\"severity\":\"WARNING\"}");
