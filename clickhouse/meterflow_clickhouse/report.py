@@ -1,6 +1,6 @@
 """``meterflow report``: one self-contained HTML file with the pipeline's charts.
 
-Seven charts from ClickHouse, drawn with plotly; plotly.js is embedded inline once, so the file
+Eight charts from ClickHouse, drawn with plotly; plotly.js is embedded inline once, so the file
 opens offline and can be mailed as it is:
 
 1. consumption per day (``consumption_daily``: batch figures for recomputed days, speed-layer
@@ -11,7 +11,9 @@ opens offline and can be mailed as it is:
 5. the drift between speed and batch consumption per day (``speed_vs_batch``);
 6. the alerts open now (``alerts_active``: a table, the most severe and oldest first);
 7. how long alerts took to resolve, per rule (``alerts``: minutes from opening to resolution,
-   event time — or the wall clock of a resolution by hand; docs/alerts.md).
+   event time — or the wall clock of a resolution by hand; docs/alerts.md);
+8. meter health: meters per day by data-quality score band, and the median score
+   (``meter_health``; docs/health.md).
 
 Every chart is a ``<div class="meterflow-chart">``; an empty one says so in its title instead of
 disappearing. Called by ``meterflow report`` and the demo.
@@ -46,7 +48,11 @@ CHARTS = (
     "speed-vs-batch",
     "open-alerts",
     "time-to-resolve",
+    "meter-health",
 )
+
+HEALTH_BANDS = (("90-100", 90.0), ("60-90", 60.0), ("30-60", 30.0), ("0-30", 0.0))
+"""Score bands of the meter-health chart (label, lowest score), best first."""
 
 
 def _queries(db: str, zone: str) -> dict[str, str]:
@@ -81,7 +87,16 @@ def _queries(db: str, zone: str) -> dict[str, str]:
                         FROM {db}.alerts FINAL
                         WHERE is_deleted = 0 AND state = 'RESOLVED' AND resolved_at IS NOT NULL
                         ORDER BY rule, minutes""",
+        "health": f"""SELECT day, {_band_sql()} AS band, count() AS meters
+                      FROM {db}.meter_health GROUP BY day, band ORDER BY day, band""",
+        "health_median": f"""SELECT day, median(score) AS median_score, count() AS meters
+                             FROM {db}.meter_health GROUP BY day ORDER BY day""",
     }
+
+
+def _band_sql() -> str:
+    cases = ", ".join(f"score >= {low}, '{label}'" for label, low in HEALTH_BANDS[:-1])
+    return f"multiIf({cases}, '{HEALTH_BANDS[-1][0]}')"
 
 
 def load(pipeline: MeterPipeline) -> dict[str, pd.DataFrame]:
@@ -245,6 +260,30 @@ def time_to_resolve(frame: pd.DataFrame) -> Any:
     return fig
 
 
+def meter_health(bands: pd.DataFrame, medians: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    title = "Meter health: meters per day by data-quality score (batch)"
+    if bands.empty:
+        return _empty(fig, title)
+    for label, _ in HEALTH_BANDS:
+        part = bands[bands["band"] == label]
+        fig.add_bar(x=pd.to_datetime(part["day"]), y=part["meters"], name=f"score {label}")
+    fig.add_scatter(
+        x=pd.to_datetime(medians["day"]), y=medians["median_score"], name="median score", yaxis="y2",
+        mode="lines+markers",
+    )  # fmt: skip
+    fig.update_layout(
+        title=title,
+        barmode="stack",
+        xaxis_title="day",
+        yaxis={"title": "meters"},
+        yaxis2={"title": "score", "overlaying": "y", "side": "right", "range": [0, 100]},
+    )
+    return fig
+
+
 def render(pipeline: MeterPipeline, data: dict[str, pd.DataFrame], generated: datetime | None = None) -> str:
     """The report's HTML (pure: data in, text out)."""
     import plotly.io as pio
@@ -258,6 +297,7 @@ def render(pipeline: MeterPipeline, data: dict[str, pd.DataFrame], generated: da
         drift_chart(data["drift"]),
         open_alerts(data["open_alerts"]),
         time_to_resolve(data["resolved"]),
+        meter_health(data["health"], data["health_median"]),
     ]
     divs = []
     for chart_id, fig in zip(CHARTS, figures, strict=True):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flink_jobs.batch import battery
+from flink_jobs.batch import battery, health
 from flink_jobs.batch.days import day_bounds
 from meterflow.consumption import REGISTER_RESET_RATIO, consumption_factor
 from meterflow.spec.model import MeasurementKind, MeterPipeline
@@ -49,7 +49,8 @@ compiling (13 s of a cold 10-day run) than its faster code saved (4 s) — docs/
 DAILY_COLUMNS = (
     "meter_id", "measurement_type", "series", "day", "unit", "kind", "readings", "sum", "avg", "min",
     "max", "consumption", "first_ms", "last_ms", "first_value", "last_value", "unanchored", "resets",
-    "negative_steps", "negative_total", "max_gap_ms", "late_readings",
+    "negative_steps", "negative_total", "max_gap_ms", "late_readings", "duplicates", "clock_ahead",
+    "max_ahead_ms", "max_flat_ms",
 )  # fmt: skip
 """The columns of a daily row, in order (one per meter x measurement x series x local day)."""
 
@@ -92,6 +93,7 @@ def plan(pipeline: MeterPipeline, lake: IcebergLocation, namespace: str, scan: S
             for m in pipeline.spec.measurements
         ],
         "reset_ratio": REGISTER_RESET_RATIO,
+        "clock_ahead_tolerance_ms": health.CLOCK_AHEAD_TOLERANCE_MS,
         "battery_scale": [
             battery.SCALE_SPLIT,
             battery.SCALE_LOW,
@@ -194,6 +196,10 @@ def read_rows(path: Path, job_plan: dict[str, Any]) -> pd.DataFrame:
             "negative_total": columns["negative_total"],
             "max_gap_ms": np.where(columns["has_gap"] == 1, columns["max_gap_ms"].astype(np.float64), np.nan),
             "late_readings": columns["late_readings"],
+            "duplicates": columns["duplicates"],
+            "clock_ahead": columns["clock_ahead"],
+            "max_ahead_ms": np.where(columns["has_arrival"] == 1, columns["max_ahead_ms"].astype(np.float64), np.nan),
+            "max_flat_ms": columns["max_flat_ms"],
         }
     )
     return frame[list(DAILY_COLUMNS)]
@@ -213,7 +219,8 @@ _FIXED = (
     ("min", ">f8"), ("max", ">f8"), ("consumption", ">f8"), ("has_consumption", ">i1"), ("first_ms", ">i8"),
     ("last_ms", ">i8"), ("first_value", ">f8"), ("last_value", ">f8"), ("unanchored", ">i1"), ("resets", ">i4"),
     ("negative_steps", ">i4"), ("negative_total", ">f8"), ("max_gap_ms", ">i8"), ("has_gap", ">i1"),
-    ("late_readings", ">i4"),
+    ("late_readings", ">i4"), ("duplicates", ">i4"), ("clock_ahead", ">i4"), ("max_ahead_ms", ">i8"),
+    ("has_arrival", ">i1"), ("max_flat_ms", ">i8"),
 )  # fmt: skip
 """The block's columns after the meter ids, in order (``DailyRows.toBytes``)."""
 

@@ -27,6 +27,8 @@ in words. The thresholds come from the manifest (:func:`thresholds_for`):
 * ``NEGATIVE_STEP`` — register steps below zero that are not resets (counted as they are). WARNING.
 * ``REGISTER_RESET`` — a register fell to at most 10 % of its previous value (meter swap or
   roll-over; counted from zero). INFO.
+* ``LOW_QUALITY`` — the meter-day's data-quality score (:mod:`flink_jobs.batch.health`) below
+  ``minHealthScore``, with what lowered it. CRITICAL below half of it.
 
 Called by :mod:`flink_jobs.batch.run`; unit-tested with exact values.
 """
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flink_jobs.batch import battery
+from flink_jobs.batch import battery, health
 from meterflow.consumption import REGISTER_RESET_RATIO, energy_unit
 from meterflow.spec.model import MeterPipeline
 
@@ -84,6 +86,7 @@ class Thresholds:
     high_temperature: dict[Series, Limit] = field(default_factory=dict)
     pairs: tuple[tuple[Series, Series], ...] = ()
     """(register, interval) measurement pairs for STUCK_REGISTER."""
+    min_health_score: float = 60.0
 
 
 def _rule_limit(pipeline: MeterPipeline, name: str, conditions: set[str]) -> tuple[float, str, str] | None:
@@ -122,6 +125,7 @@ def thresholds_for(pipeline: MeterPipeline) -> Thresholds:
         low_battery=low,
         high_temperature=high,
         pairs=tuple(pairs),
+        min_health_score=pipeline.spec.batch.min_health_score,
     )
 
 
@@ -357,26 +361,11 @@ def no_data(
     ``meter_anchors``: ``meter_id, last_ms`` of each meter's last reading before the scan;
     ``known_until_ms``: how far the data reach (silence is counted up to there at most).
     """
-    meters = sorted(set(meter_days["meter_id"]) | set(meter_anchors["meter_id"]))
-    if not meters or not days:
+    grid = health.silences(meter_days, meter_anchors, days=days, day_ends=day_ends, known_until_ms=known_until_ms)
+    if grid.empty:
         return _empty()
     limit_ms = t.no_data_hours * HOUR_MS
-    scanned = meter_days[["meter_id", "day", "last_ms", "max_gap_ms"]]
-    all_days = sorted(set(scanned["day"]) | set(days))
-    grid = pd.MultiIndex.from_product([meters, all_days], names=["meter_id", "day"]).to_frame(index=False)
-    grid = grid.merge(scanned, on=["meter_id", "day"], how="left")
-    grid = grid.merge(
-        meter_anchors[["meter_id", "last_ms"]].rename(columns={"last_ms": "before_ms"}), on="meter_id", how="left"
-    )
-    grid = grid.sort_values(["meter_id", "day"], kind="stable")
-    seen = grid.groupby("meter_id")["last_ms"].cummax()
-    grid["seen_ms"] = np.fmax(
-        seen.groupby(grid["meter_id"]).ffill().to_numpy(dtype=float), grid["before_ms"].to_numpy(dtype=float)
-    )
-    grid = grid[grid["day"].isin(days)].copy()
-    ends = np.minimum(grid["day"].map(day_ends).to_numpy(dtype=float), float(known_until_ms))
-    trailing = ends - grid["seen_ms"].to_numpy(dtype=float)
-    silence = np.fmax(grid["max_gap_ms"].to_numpy(dtype=float), trailing)
+    silence = grid["silence_ms"].to_numpy(dtype=float)
     grid["hours"] = silence / HOUR_MS
     rows = grid[silence > limit_ms].copy()
     if rows.empty:
@@ -391,10 +380,26 @@ def no_data(
     )
 
 
+def low_quality(meter_health: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
+    """LOW_QUALITY: the meter-days whose health score is below ``minHealthScore``."""
+    if meter_health.empty or t.min_health_score <= 0:
+        return _empty()
+    rows = meter_health[meter_health["score"] < t.min_health_score].copy()
+    if rows.empty:
+        return _empty()
+    severity = pd.Series(np.where(rows["score"] < t.min_health_score / 2, "CRITICAL", "WARNING"), index=rows.index)
+    reason = rows["score"].map(lambda s: f"data quality {s:.1f} of 100: ") + rows["reason"]
+    rows["measurement_type"], rows["series"] = "", ""
+    return _frame(
+        rows, "LOW_QUALITY", severity=severity, value=rows["score"], threshold=t.min_health_score, reason=reason
+    )
+
+
 def detect(
     daily: pd.DataFrame,
     history: pd.DataFrame,
     *,
+    meter_health: pd.DataFrame | None = None,
     meter_days: pd.DataFrame,
     meter_anchors: pd.DataFrame,
     days: list[date],
@@ -411,6 +416,7 @@ def detect(
         no_data(meter_days, meter_anchors, days=days, day_ends=day_ends, known_until_ms=known_until_ms, t=t),
         stuck_register(daily, t),
         register_faults(daily),
+        low_quality(meter_health if meter_health is not None else pd.DataFrame(), t),
     ]
     parts = [p for p in parts if not p.empty]
     if not parts:

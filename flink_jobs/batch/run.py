@@ -11,8 +11,10 @@ entry) and the demo call. In order:
    row per meter x measurement x series x local day (:mod:`.daily`: JVM operators, the raw
    readings stay in the JVM);
 5. Python finishes the small daily rows: register steps anchored on daily_stats, meter silences
-   (:mod:`.steps`), enrichment, problem rules (:mod:`.problems`);
-6. one ClickHouse session replaces the days and months (:mod:`.store`) and records the run;
+   (:mod:`.steps`), enrichment, each meter-day's data-quality score (:mod:`.health`, with the
+   meter's dead letters from ClickHouse), problem rules (:mod:`.problems`);
+6. one ClickHouse session replaces the days, months and health scores (:mod:`.store`) and
+   records the run;
 7. snapshots older than ``spec.sinks.iceberg.snapshotRetention`` are expired;
 8. the run leaves its Prometheus metrics (:mod:`.metrics`): a Pushgateway or a textfile.
 """
@@ -30,9 +32,9 @@ import pandas as pd
 
 from flink_jobs.batch import daily as dailylib
 from flink_jobs.batch import days as dayslib
+from flink_jobs.batch import health, problems, steps, store
 from flink_jobs.batch import meters as meterslib
 from flink_jobs.batch import metrics as batch_metrics
-from flink_jobs.batch import problems, steps, store
 from flink_jobs.batch.days import AsOf, BatchError, DayRange
 from meterflow.errors import MeterflowError
 from meterflow.spec.durations import to_millis
@@ -73,6 +75,7 @@ class BatchSummary:
     daily_rows: int = 0
     monthly_rows: int = 0
     problem_rows: int = 0
+    health_rows: int = 0
     jvm_seconds: float = 0.0
     """Starting the Flink JVM and its environment (0 when it was already running)."""
     flink_seconds: float = 0.0
@@ -99,7 +102,8 @@ class BatchSummary:
         return (
             f"batch {self.run_id}: recomputed {len(self.days)} day{'s' if len(self.days) != 1 else ''} ({span}) "
             f"from snapshot {self.snapshot_id}: {self.readings:,} readings → {self.daily_rows:,} daily, "
-            f"{self.monthly_rows:,} monthly, {self.problem_rows:,} problem rows in {self.seconds:.1f}s "
+            f"{self.monthly_rows:,} monthly, {self.health_rows:,} meter health, {self.problem_rows:,} problem rows "
+            f"in {self.seconds:.1f}s "
             f"(JVM start {self.jvm_seconds:.1f}s, Flink job {self.flink_seconds:.1f}s, ClickHouse writes "
             f"{self.write_seconds:.1f}s); {self.expired_snapshots} snapshot"
             f"{'s' if self.expired_snapshots != 1 else ''} expired"
@@ -241,22 +245,31 @@ def _compute(
         series_anchors, meter_anchors = store.anchors(client, db, streak, scan_first)
         history = store.history(client, db, chosen.first - timedelta(days=problems.HISTORY_DAYS), chosen.last, days)
         meter_info = store.meters(client, db)
+        dead_letters = store.dead_letters(client, db, days, zone)
 
     anchored = steps.anchor_registers(raw, series_anchors)
     meter_days = steps.meter_days(anchored, meter_anchors)
     daily = meterslib.enrich(anchored[anchored["day"].isin(days)].reset_index(drop=True), meter_info)
     daily = daily.sort_values(["day", "meter_id", "measurement_type", "series"], kind="stable").reset_index(drop=True)
     thresholds = problems.thresholds_for(pipeline)
-    day_ends = {d: dayslib.day_bounds(d, zone)[1] for d in days}
-    found = problems.detect(
-        daily, history, meter_days=meter_days, meter_anchors=meter_anchors, days=days, day_ends=day_ends,
-        known_until_ms=known_until_ms, t=thresholds,
+    bounds = {d: dayslib.day_bounds(d, zone) for d in days}
+    day_ends = {d: end for d, (_, end) in bounds.items()}
+    silences = health.silences(meter_days, meter_anchors, days=days, day_ends=day_ends, known_until_ms=known_until_ms)
+    meter_health = health.score(
+        anchored, silences, series_anchors, dead_letters, days=days, day_bounds=bounds, known_until_ms=known_until_ms,
+        expect=health.expectations_for(pipeline),
     )  # fmt: skip
+    found = problems.detect(
+        daily, history, meter_health=meter_health, meter_days=meter_days, meter_anchors=meter_anchors, days=days,
+        day_ends=day_ends, known_until_ms=known_until_ms, t=thresholds,
+    )  # fmt: skip
+    meter_health = meterslib.enrich(meter_health, meter_info)
     found = meterslib.enrich(found, meter_info)
 
     summary.readings = int(daily["readings"].sum()) if not daily.empty else 0
     summary.daily_rows = len(daily)
     summary.problem_rows = len(found)
+    summary.health_rows = len(meter_health)
     computed_at = datetime.now(UTC)
     snapshot_time = store.from_ms(snapshot.timestamp_ms) if snapshot else store.from_ms(0)
     t0 = time.monotonic()
@@ -273,6 +286,10 @@ def _compute(
         store.replace_days(
             client, db, "problem_meters", column="day", columns=store.PROBLEM_COLUMNS, rows=store.problem_rows(found),
             days=days, run_id=summary.run_id,
+        )  # fmt: skip
+        store.replace_days(
+            client, db, "meter_health", column="day", columns=store.HEALTH_COLUMNS,
+            rows=store.health_rows(meter_health), days=days, run_id=summary.run_id,
         )  # fmt: skip
     summary.write_seconds = time.monotonic() - t0
 

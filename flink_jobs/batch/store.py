@@ -28,6 +28,11 @@ PROBLEM_COLUMNS = (
     "day", "meter_id", "rule", "severity", "measurement_type", "series", "value", "threshold", "reason",
     "meter_type", "suburb", "postcode", "usage_type",
 )  # fmt: skip
+HEALTH_COLUMNS = (
+    "day", "meter_id", "score", "completeness", "readings", "expected_readings", "longest_silence_h", "duplicates",
+    "late_readings", "dead_letters", "clock_ahead", "max_clock_ahead_s", "stuck_series", "reason", "meter_type",
+    "suburb", "postcode", "usage_type",
+)  # fmt: skip
 MONTHLY_COLUMNS = (
     "month", "meter_id", "measurement_type", "series", "unit", "kind", "readings", "days_active", "days_recomputed",
     "consumption", "avg_daily_consumption", "max_daily_consumption", "avg", "min", "max", "resets", "negative_steps",
@@ -112,6 +117,24 @@ def history(client: Any, db: str, first: date, before: date, excluded: Sequence[
     return frame
 
 
+def dead_letters(client: Any, db: str, days: Sequence[date], zone: str) -> pd.DataFrame:
+    """``meter_id, day, dead_letters``: each meter's dead letters per local day of ``days``.
+
+    A dead letter's day is its reading's (``event_time``) when the record had a readable
+    timestamp, else its arrival's (``toDate32``: a device clock in 2100 stays in 2100); letters no
+    meter can be named for are left out.
+    """
+    frame = client.query_df(
+        f"""SELECT meter_id, toDate32(coalesce(event_time, ingest_time), '{zone}') AS day, count() AS dead_letters
+        FROM {db}.dead_letters FINAL WHERE meter_id != '' AND day IN ({_date_list(days) or "'1970-01-01'"})
+        GROUP BY meter_id, day"""
+    )
+    if frame.empty:
+        return pd.DataFrame(columns=["meter_id", "day", "dead_letters"])
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame
+
+
 def meters(client: Any, db: str) -> pd.DataFrame:
     frame = client.query_df(
         f"SELECT meter_id, meter_type, suburb, postcode, usage_type FROM {db}.meters FINAL ORDER BY meter_id"
@@ -147,6 +170,10 @@ def daily_rows(daily: pd.DataFrame) -> list[list[Any]]:
             ]
         )  # fmt: skip
     return out
+
+
+def health_rows(health: pd.DataFrame) -> list[list[Any]]:
+    return [[_cell(getattr(r, c)) for c in HEALTH_COLUMNS] for r in health.itertuples(index=False)]
 
 
 def problem_rows(problems: pd.DataFrame) -> list[list[Any]]:

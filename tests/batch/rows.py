@@ -14,6 +14,7 @@ DEFAULTS: dict[str, Any] = {
     "kind": "interval", "readings": 96, "sum": 100.0, "avg": 1.0, "min": 0.0, "max": 10.0, "consumption": 100.0,
     "first_ms": 1714572000000, "last_ms": 1714657500000, "first_value": 0.0, "last_value": 0.0, "unanchored": 0,
     "resets": 0, "negative_steps": 0, "negative_total": 0.0, "max_gap_ms": 900_000.0, "late_readings": 0,
+    "duplicates": 0, "clock_ahead": 0, "max_ahead_ms": -2_000.0, "max_flat_ms": 0,
     "meter_type": "captis_pulse", "suburb": "BUDERIM", "postcode": "4556", "usage_type": "Residential",
 }  # fmt: skip
 

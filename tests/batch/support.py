@@ -50,7 +50,7 @@ def rows(pipeline: MeterPipeline, query: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in client.query(query).result_rows]
 
 
-FINGERPRINTED = ("daily_stats", "monthly_stats", "problem_meters", "meters")
+FINGERPRINTED = ("daily_stats", "monthly_stats", "problem_meters", "meter_health", "meters")
 
 
 def fingerprint(pipeline: MeterPipeline) -> dict[str, tuple[Any, ...]]:

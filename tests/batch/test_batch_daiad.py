@@ -8,6 +8,8 @@ pandas straight from the CSV, by the rule of meterflow/consumption.py, in Europe
 
 from __future__ import annotations
 
+import itertools
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +24,7 @@ from tests.conftest import unique_pipeline, write_manifest
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
 FIRST, LAST = "2016-10-01", "2016-10-31"
+ZONE = "Europe/Madrid"
 
 
 def expected_daily(csv: Path) -> pd.DataFrame:
@@ -86,3 +89,51 @@ def test_months_and_problems_follow_the_days(daiad: MeterPipeline) -> None:
     flagged = set(rows(daiad, "SELECT meter_id, day FROM problem_meters WHERE rule = 'NEGATIVE_STEP'"))
     assert negative == flagged and negative
     assert rows(daiad, "SELECT DISTINCT suburb, usage_type FROM daily_stats") == [("unknown", "unknown")]
+
+
+def test_meter_health_counts_the_csvs_readings_and_silences(daiad: MeterPipeline, shared_data: Path) -> None:
+    """meter_health against the CSV: every meter-day from the meter's first reading of the month to the
+    31st, its readings, the readings one an hour owes (the first day from the first reading, the last up
+    to the fleet's newest reading; 25 on the 25-hour 30 October) and the longest silence touching it.
+    DAIAD's records are all valid, on time and single: those components are zero."""
+    frame = pd.read_csv(shared_data / "daiad" / "swm_trialA_clean.csv.gz", sep=";")
+    frame.columns = ["meter", "local", "value", "diff"]
+    frame["t"] = pd.to_datetime(frame["local"], format="%d/%m/%Y %H:%M:%S")
+    frame = frame[(frame["t"] >= FIRST) & (frame["t"] < "2016-11-01")].copy()
+    # 02:xx of 30 October happened twice: a reading there is summer time (+02:00) unless that would put
+    # it at or before the meter's previous reading (file order is time order), then winter (+01:00)
+    frame["utc"] = frame["t"].dt.tz_localize(ZONE, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    repeated = frame["utc"].isna()
+    assert repeated.any() and (frame.loc[repeated, "t"].dt.strftime("%Y-%m-%d %H") == "2016-10-30 02").all()
+    utc = []
+    previous: dict[str, pd.Timestamp] = {}
+    for meter, local, known in zip(frame["meter"], frame["t"], frame["utc"], strict=True):
+        at = known
+        if pd.isna(known):
+            summer = (local - pd.Timedelta(hours=2)).tz_localize("UTC")
+            at = summer if meter not in previous or summer > previous[meter] else summer + pd.Timedelta(hours=1)
+        previous[meter] = at
+        utc.append(at)
+    frame["utc"] = utc
+    frame = frame.sort_values(["meter", "utc"], kind="stable")
+    newest = frame["utc"].max()
+    hour = pd.Timedelta(hours=1)
+    want: dict[tuple[str, date], tuple[int, float, float]] = {}
+    for meter, part in frame.groupby("meter"):
+        times = list(part["utc"])
+        gaps = [(b, (b - a) / hour) for a, b in itertools.pairwise(times)]
+        for day in pd.date_range(times[0].tz_convert(ZONE).normalize(), pd.Timestamp(LAST, tz=ZONE), freq="D"):
+            start, end = day.tz_convert("UTC"), (day + pd.DateOffset(days=1)).tz_convert("UTC")
+            owed = (min(end, newest) - max(start, times[0])) / hour
+            readings = sum(start <= t < end for t in times)
+            seen = max(t for t in times if t < end)
+            silence = max([g for b, g in gaps if start <= b < end] + [(min(end, newest) - seen) / hour])
+            want[(str(meter), day.date())] = (readings, round(owed, 6), round(silence, 6))
+    got = rows(
+        daiad,
+        """SELECT meter_id, day, readings, round(expected_readings, 6), round(longest_silence_h, 6), duplicates,
+                  late_readings, dead_letters, clock_ahead, stuck_series FROM meter_health""",
+    )
+    assert {(m, d): (r, e, s) for m, d, r, e, s, *_ in got} == want
+    assert {tuple(r[5:]) for r in got} == {(0, 0, 0, 0, 0)}
+    assert len(want) > 2_600  # 87 meters

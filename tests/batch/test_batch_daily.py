@@ -61,7 +61,8 @@ def test_a_block_decodes_to_the_daily_columns(tmp_path: Path) -> None:
         "consumption": [814.0, 0.0], "has_consumption": [1, 0], "first_ms": [1, 2], "last_ms": [3, 4],
         "first_value": [5.0, 2.2], "last_value": [7.0, 2.4], "unanchored": [0, 1], "resets": [0, 0],
         "negative_steps": [0, 0], "negative_total": [0.0, 0.0], "max_gap_ms": [900_000, 0], "has_gap": [1, 0],
-        "late_readings": [2, 0],
+        "late_readings": [2, 0], "duplicates": [1, 0], "clock_ahead": [0, 2], "max_ahead_ms": [-4_000, 125_000],
+        "has_arrival": [1, 1], "max_flat_ms": [0, 3_600_000],
     }  # fmt: skip
     for name, dtype in daily._FIXED:
         if dtype == "str":
@@ -78,4 +79,7 @@ def test_a_block_decodes_to_the_daily_columns(tmp_path: Path) -> None:
     assert (second["measurement_type"], second["kind"], second["day"]) == ("Battery", "gauge", date(2024, 4, 30))
     assert first["consumption"] == 814.0 and math.isnan(second["consumption"])
     assert first["max_gap_ms"] == 900_000 and math.isnan(second["max_gap_ms"])
+    assert (first["duplicates"], first["clock_ahead"], first["max_ahead_ms"], first["max_flat_ms"]) == (1, 0, -4_000, 0)
+    assert (second["duplicates"], second["clock_ahead"], second["max_ahead_ms"]) == (0, 2, 125_000)
+    assert second["max_flat_ms"] == 3_600_000
     assert (first["readings"], first["late_readings"], second["unanchored"]) == (96, 2, 1)

@@ -158,12 +158,48 @@ def test_problem_meters_of_those_days(lake: MeterPipeline) -> None:
         "ORDER BY day, meter_id, rule",
     )
     assert got == [
+        (date(2016, 10, 30), "m1", "LOW_QUALITY", "WARNING", "", 49.8),  # test_meter_health_of_those_days
+        (date(2016, 10, 30), "m2", "LOW_QUALITY", "CRITICAL", "", 0.0),
         (date(2016, 10, 30), "m2", "NO_DATA", "WARNING", "", 133.0),  # since 25 Oct 12:00; a 25-hour day
         (date(2016, 10, 31), "m1", "LOW_BATTERY", "CRITICAL", "Battery", 1.9),
+        (date(2016, 10, 31), "m1", "LOW_QUALITY", "WARNING", "", 49.8),
         (date(2016, 10, 31), "m1", "NEGATIVE_STEP", "WARNING", "Pulse1_Total", -5.0),
         (date(2016, 10, 31), "m1", "REGISTER_RESET", "INFO", "Pulse1_Total", 1.0),
+        (date(2016, 10, 31), "m2", "LOW_QUALITY", "WARNING", "", 37.7),
         (date(2016, 10, 31), "m2", "NO_DATA", "WARNING", "", 145.0),  # ended at 12:00: 6 days and the extra hour
     ]
+
+
+def test_meter_health_of_those_days(lake: MeterPipeline) -> None:
+    """Every component by hand. m1 owes 4 + 4 + 1/24 + 1/24 readings an hour (Pulse1 and the
+    register every 15 min, battery and temperature daily); the data reach 31 Oct 12:00 (11:00 UTC);
+    the manifest has no stuck rule, so that component has no evidence (the others weigh 95)."""
+    got = rows(
+        lake,
+        """SELECT day, meter_id, score, round(completeness, 6), readings, round(expected_readings, 3),
+                  longest_silence_h, duplicates, late_readings, dead_letters, clock_ahead, max_clock_ahead_s,
+                  stuck_series, reason
+           FROM meter_health ORDER BY day, meter_id""",
+    )
+    per_hour = 4 + 4 + 2 / 24
+    # m1, 30 Oct (25 h): 8 readings of 202.083; silent 10.5 h (13:00 to 23:30), 10.25 h over its 15 min;
+    # the later copy of 23:30 is a duplicate (8 of 9 kept)
+    m1_30 = (40 * 8 / (25 * per_hour) + 20 * (1 - 10.25 / 25) + 10 * 8 / 9 + 10 + 10 + 5) / 95
+    # m1, 31 Oct up to 11:00 UTC (12 h): 4 readings of 97; silent 8.5 h (23:30 to 08:00); 1 of 4 late
+    m1_31 = (40 * 4 / (12 * per_hour) + 20 * (1 - 8.25 / 24) + 10 + 10 * 3 / 4 + 10 + 5) / 95
+    # m2 (register only, 4 an hour): nothing on the 30th, silent since 25 Oct; on the 31st 1 of 48
+    m2_31 = (40 * 1 / 48 + 20 * 0 + 10 + 10 + 10 + 5) / 95
+    assert [round(100 * s, 1) for s in (m1_30, m1_31, m2_31)] == [49.8, 49.8, 37.7]
+    assert got == [
+        (date(2016, 10, 30), "m1", 49.8, round(8 / (25 * per_hour), 6), 8, 202.083, 10.5, 1, 0, 0, 0, None, 0,
+         "8 of 202 expected readings; silent for 10.5 h; 1 duplicate"),
+        (date(2016, 10, 30), "m2", 0.0, 0.0, 0, 100.0, 133.0, 0, 0, 0, 0, None, 0,
+         "0 of 100 expected readings; silent for 133.0 h"),
+        (date(2016, 10, 31), "m1", 49.8, round(4 / (12 * per_hour), 6), 4, 97.0, 8.5, 0, 1, 0, 0, None, 0,
+         "4 of 97 expected readings; silent for 8.5 h; 1 late reading"),
+        (date(2016, 10, 31), "m2", 37.7, round(1 / 48, 6), 1, 48.0, 145.0, 0, 0, 0, 0, None, 0,
+         "1 of 48 expected readings; silent for 145.0 h"),
+    ]  # fmt: skip
 
 
 def test_the_data_reach_the_newest_reading_by_file_metadata(lake: MeterPipeline) -> None:

@@ -121,6 +121,28 @@ def seed(client: Any) -> None:
         ],
         column_names=lifecycle_columns,
     )  # fmt: skip
+    # meter health: m1 perfect on both days, m2 at 45.5 on the 3rd (a LOW_QUALITY problem meter)
+    health_columns = ["day", "meter_id", "score", "completeness", "readings", "expected_readings",
+                      "longest_silence_h", "duplicates", "late_readings", "dead_letters", "clock_ahead",
+                      "max_clock_ahead_s", "stuck_series", "reason", "meter_type", "suburb", "postcode",
+                      "usage_type"]  # fmt: skip
+    client.insert(
+        f"{DATABASE}.meter_health",
+        [
+            [date(2026, 11, 2), "m1", 100.0, 1.0, 96, 96.0, 0.25, 0, 0, 0, 0, None, 0, "", *meta],
+            [date(2026, 11, 3), "m1", 100.0, 1.0, 96, 96.0, 0.25, 0, 0, 0, 0, None, 0, "", *meta],
+            [date(2026, 11, 3), "m2", 45.5, 0.25, 24, 96.0, 18.0, 2, 0, 1, 0, None, 0,
+             "24 of 96 expected readings; silent for 18.0 h", *meta],
+            [date(2026, 10, 3), "m2", 0.0, 0.0, 0, 96.0, 24.0, 0, 0, 0, 0, None, 0, "out of range", *meta],
+        ],
+        column_names=health_columns,
+    )  # fmt: skip
+    client.insert(
+        f"{DATABASE}.problem_meters",
+        [[date(2026, 11, 3), "m2", "LOW_QUALITY", "WARNING", "", "", 45.5, 60.0, "data quality 45.5 of 100", *meta]],
+        column_names=["day", "meter_id", "rule", "severity", "measurement_type", "series", "value", "threshold",
+                      "reason", "meter_type", "suburb", "postcode", "usage_type"],
+    )  # fmt: skip
     counters = [
         ("2026-11-02T00:00", "valid", 100, 1), ("2026-11-02T00:00", "on_time", 95, 1),
         ("2026-11-02T00:00", "late", 3, 1), ("2026-11-02T00:00", "dlq:bad_json", 2, 1),

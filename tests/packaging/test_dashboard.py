@@ -56,6 +56,8 @@ def test_dashboard_is_provisionable_for_the_clickhouse_plugin() -> None:
         "Largest drifts",
         "Active alerts by rule",
         "Time to resolve by rule",
+        "Meter health per day",
+        "Lowest meter health",
     ]
 
 
@@ -123,3 +125,12 @@ def test_every_panel_query_runs_against_the_real_tables(tmp_path: Path) -> None:
         "rows": [["2026-11-04 00:00", 5.0, -1, 1]],
     }
     assert panels["Largest drifts"]["rows"] == [["2026-11-04", "m1", "Pulse1", "P1", 30.0, 35.0, -5.0, -1, 1]]
+    # the median of m1's 100 and m2's 45.5 on the 3rd; October is out of range
+    assert panels["Meter health per day"] == {
+        "columns": ["time", "median_score", "low_quality_meters"],
+        "rows": [["2026-11-02 00:00", 100.0, 0], ["2026-11-03 00:00", 72.8, 1]],
+    }
+    assert panels["Lowest meter health"]["rows"] == [
+        ["2026-11-03", "m2", 45.5, 0.25, 24, 18.0, 2, 0, 1, 0, 0, "24 of 96 expected readings; silent for 18.0 h",
+         "Buderim"],
+    ]  # fmt: skip

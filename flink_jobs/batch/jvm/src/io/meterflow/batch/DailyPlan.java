@@ -64,6 +64,8 @@ public final class DailyPlan implements Serializable {
     public final List<Measurement> measurements;
     /** A fall to at most this share of the previous register value is a reset. */
     public final double resetRatio;
+    /** A reading whose event time is more than this ahead of its arrival counts against its meter's clock. */
+    public final long clockAheadToleranceMs;
     /** Battery values above {@code batteryScale[0]} are on the second scale: {@code [split, scaleLow, scaleSpan, voltsLow, voltsSpan]}. */
     public final double[] batteryScale;
     /** The file the daily rows are written to (by the client, after the job). */
@@ -71,7 +73,8 @@ public final class DailyPlan implements Serializable {
 
     public DailyPlan(String jobName, int parallelism, String catalogName, Map<String, String> catalogProperties,
                      String namespace, String table, Long snapshotId, long[] dayStartsMs,
-                     List<Measurement> measurements, double resetRatio, double[] batteryScale, String output) {
+                     List<Measurement> measurements, double resetRatio, long clockAheadToleranceMs,
+                     double[] batteryScale, String output) {
         if (dayStartsMs.length < 2) {
             throw new IllegalArgumentException("a scan needs at least one day");
         }
@@ -93,6 +96,7 @@ public final class DailyPlan implements Serializable {
         this.dayStartsMs = dayStartsMs.clone();
         this.measurements = List.copyOf(measurements);
         this.resetRatio = resetRatio;
+        this.clockAheadToleranceMs = clockAheadToleranceMs;
         if (batteryScale.length != 5) {
             throw new IllegalArgumentException("the battery scale has five numbers");
         }
@@ -150,7 +154,7 @@ public final class DailyPlan implements Serializable {
             return new DailyPlan(root.get("job_name").asText(), root.get("parallelism").asInt(),
                     lake.get("catalog_name").asText(), props, lake.get("namespace").asText(), lake.get("table").asText(),
                     snapshot == null || snapshot.isNull() ? null : snapshot.asLong(), days, measurements,
-                    root.get("reset_ratio").asDouble(), battery, root.get("output").asText());
+                    root.get("reset_ratio").asDouble(), root.get("clock_ahead_tolerance_ms").asLong(), battery, root.get("output").asText());
         } catch (IOException e) {
             throw new IllegalArgumentException("the batch plan is not valid JSON: " + e.getMessage(), e);
         }

@@ -44,6 +44,11 @@ public final class DailyRows {
     private long[] maxGapMs = new long[16];
     private boolean[] hasGap = new boolean[16];
     private int[] late = new int[16];
+    private int[] duplicates = new int[16];
+    private int[] clockAhead = new int[16];
+    private long[] maxAheadMs = new long[16];
+    private boolean[] hasArrival = new boolean[16];
+    private long[] maxFlatMs = new long[16];
 
     public int size() {
         return size;
@@ -77,6 +82,11 @@ public final class DailyRows {
         maxGapMs[i] = g.maxGapMs;
         hasGap[i] = g.hasGap;
         late[i] = g.late;
+        duplicates[i] = g.duplicates;
+        clockAhead[i] = g.clockAhead;
+        maxAheadMs[i] = g.maxAheadMs;
+        hasArrival[i] = g.hasArrival;
+        maxFlatMs[i] = g.maxFlatMs;
     }
 
     /** Forgets the rows (the arrays are kept for the next block). */
@@ -109,6 +119,11 @@ public final class DailyRows {
         maxGapMs = Arrays.copyOf(maxGapMs, capacity);
         hasGap = Arrays.copyOf(hasGap, capacity);
         late = Arrays.copyOf(late, capacity);
+        duplicates = Arrays.copyOf(duplicates, capacity);
+        clockAhead = Arrays.copyOf(clockAhead, capacity);
+        maxAheadMs = Arrays.copyOf(maxAheadMs, capacity);
+        hasArrival = Arrays.copyOf(hasArrival, capacity);
+        maxFlatMs = Arrays.copyOf(maxFlatMs, capacity);
     }
 
     /**
@@ -117,7 +132,8 @@ public final class DailyRows {
      * (int64), sum, avg, min, max (float64), consumption (float64) and its presence (int8),
      * first_ms, last_ms (int64), first_value, last_value (float64), unanchored (int8), resets,
      * negative_steps (int32), negative_total (float64), max_gap_ms (int64) and its presence (int8),
-     * late_readings (int32).
+     * late_readings, duplicates, clock_ahead (int32), max_ahead_ms (int64) and its presence (int8),
+     * max_flat_ms (int64).
      */
     public byte[] toBytes() {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(size * 140 + 64);
@@ -146,6 +162,11 @@ public final class DailyRows {
             for (int i = 0; i < size; i++) out.writeLong(maxGapMs[i]);
             writeFlags(out, hasGap);
             for (int i = 0; i < size; i++) out.writeInt(late[i]);
+            for (int i = 0; i < size; i++) out.writeInt(duplicates[i]);
+            for (int i = 0; i < size; i++) out.writeInt(clockAhead[i]);
+            for (int i = 0; i < size; i++) out.writeLong(maxAheadMs[i]);
+            writeFlags(out, hasArrival);
+            for (int i = 0; i < size; i++) out.writeLong(maxFlatMs[i]);
         } catch (IOException e) {
             throw new UncheckedIOException(e); // a byte array does not fail
         }

@@ -23,7 +23,11 @@ import java.util.Map;
  *       each value times the hours of its reading ({@code consumptionFactor}), gauges have none;</li>
  *   <li><b>battery</b> readings are normalised to volts before sum/avg/min/max ({@link DailyPlan#volts});</li>
  *   <li><b>gaps</b> — each reading's distance (ms) from the meter's previous reading of any
- *       measurement; a day keeps the longest gap ending in it (none for the meter's first).</li>
+ *       measurement; a day keeps the longest gap ending in it (none for the meter's first);</li>
+ *   <li><b>data quality</b> (the meter-day's health, {@code flink_jobs/batch/health.py}) — the
+ *       duplicates dropped; readings whose event time is more than {@code clockAheadToleranceMs}
+ *       ahead of their arrival (ingest time), and the most any was ahead; the longest span a
+ *       series' value stayed the same, ending on the day (a stuck sensor).</li>
  * </ul>
  * Sums add in event-time order, so a run's figures do not depend on how the lake's files were
  * split or read. Times are epoch milliseconds, rounded down.
@@ -105,6 +109,13 @@ final class MeterReadings {
         long maxGapMs;
         boolean hasGap;
         int late;
+        int duplicates;
+        int clockAhead;
+        /** The most a reading's event time was ahead of its arrival (negative: behind); {@code hasArrival} when known. */
+        long maxAheadMs;
+        boolean hasArrival;
+        /** The longest time the series' value stayed unchanged, up to a reading of this day. */
+        long maxFlatMs;
         /** The greatest unit of the day's readings (UTF-8 byte order, as Flink SQL's MAX). */
         String unit;
 
@@ -129,6 +140,8 @@ final class MeterReadings {
         Group[] current = new Group[n];
         boolean[] hasPrevious = new boolean[n];
         double[] previous = new double[n];
+        long[] flatSinceMs = new long[n];
+        long aheadTolerance = plan.clockAheadToleranceMs;
         boolean hasPreviousMs = false;
         long previousMs = 0;
         int day = 0;
@@ -139,6 +152,7 @@ final class MeterReadings {
             boolean duplicate = last >= 0 && event(i) == event(last) && measurement(i) == measurement(last);
             last = i;
             if (duplicate) {
+                current[measurement(i)].duplicates++; // the kept copy's group: same measurement and instant
                 continue;
             }
             long micros = event(i);
@@ -210,6 +224,22 @@ final class MeterReadings {
             g.lastValue = v;
             if (late(i)) {
                 g.late++;
+            }
+            long ingest = data[W * i + 2];
+            if (ingest != ReadingBlock.NULL_LONG) {
+                long aheadMs = ms - Math.floorDiv(ingest, 1000L);
+                if (!g.hasArrival || aheadMs > g.maxAheadMs) {
+                    g.maxAheadMs = aheadMs;
+                    g.hasArrival = true;
+                }
+                if (aheadMs > aheadTolerance) {
+                    g.clockAhead++;
+                }
+            }
+            if (!hasPrevious[s] || v != previous[s]) {
+                flatSinceMs[s] = ms;
+            } else {
+                g.maxFlatMs = Math.max(g.maxFlatMs, ms - flatSinceMs[s]);
             }
             if (units != null) {
                 String unit = units.get(i);

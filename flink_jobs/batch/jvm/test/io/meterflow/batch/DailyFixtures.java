@@ -29,7 +29,7 @@ final class DailyFixtures {
                 new DailyPlan.Measurement("Temperature", "C", "C", DailyPlan.Kind.GAUGE, 0.0, false),
                 new DailyPlan.Measurement("active", "house", "kW", DailyPlan.Kind.POWER, PER_MINUTE, false));
         return new DailyPlan("meterflow-batch-test", 1, "meterflow", Map.of(), "ns", "readings", null,
-                dayStartsMs, m, 0.1, new double[] {10.0, 64.0, 13.0, 3.0, 0.6}, "/tmp/rows.bin");
+                dayStartsMs, m, 0.1, 60_000L, new double[] {10.0, 64.0, 13.0, 3.0, 0.6}, "/tmp/rows.bin");
     }
 
     /** Epoch milliseconds of an ISO instant ({@code 2024-03-30T22:00:00Z}). */
@@ -117,6 +117,10 @@ final class DailyFixtures {
         long maxGapMs;
         boolean hasGap;
         int late;
+        int duplicates, clockAhead;
+        long maxAheadMs;
+        boolean hasArrival;
+        long maxFlatMs;
     }
 
     /** The rows of one block, read as {@code flink_jobs/batch/daily.py} reads it. */
@@ -154,6 +158,11 @@ final class DailyFixtures {
             for (Row r : rows) r.maxGapMs = in.readLong();
             for (Row r : rows) r.hasGap = flag(in);
             for (Row r : rows) r.late = in.readInt();
+            for (Row r : rows) r.duplicates = in.readInt();
+            for (Row r : rows) r.clockAhead = in.readInt();
+            for (Row r : rows) r.maxAheadMs = in.readLong();
+            for (Row r : rows) r.hasArrival = flag(in);
+            for (Row r : rows) r.maxFlatMs = in.readLong();
             if (in.available() != 0) {
                 throw new AssertionError(in.available() + " bytes after the last column");
             }

@@ -37,6 +37,7 @@ class DailyPlanTest {
                {"name": "active", "series": "house", "unit": "kW", "kind": "power", "consumption_factor": 0.016666666666666666,
                 "battery": false}],
              "reset_ratio": 0.1,
+             "clock_ahead_tolerance_ms": 60000,
              "battery_scale": [10.0, 64.0, 13.0, 3.0, 0.6],
              "output": "/tmp/meterflow-daily-x.bin"}
             """;
@@ -103,7 +104,7 @@ class DailyPlanTest {
             many.add(new DailyPlan.Measurement("m" + i, "s", "u", DailyPlan.Kind.GAUGE, 0.0, false));
         }
         assertThrows(IllegalArgumentException.class, () -> new DailyPlan("j", 1, "c", Map.of(), "ns", "t", null,
-                new long[] {0, 1}, many, 0.1, new double[] {10, 64, 13, 3, 0.6}, "o")); // the block's int8 holds 127
+                new long[] {0, 1}, many, 0.1, 60_000L, new double[] {10, 64, 13, 3, 0.6}, "o")); // the block's int8 holds 127
     }
 
     @Test

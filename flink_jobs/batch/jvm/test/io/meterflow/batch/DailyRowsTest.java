@@ -38,12 +38,18 @@ class DailyRowsTest {
         g.maxGapMs = 900_000L;
         g.hasGap = true;
         g.late = 6;
+        g.duplicates = 3;
+        g.clockAhead = 1;
+        g.maxAheadMs = 125_000L;
+        g.hasArrival = true;
+        g.maxFlatMs = 7_200_000L;
         DailyRows rows = new DailyRows();
         rows.add("m-ü", g, "°C");
         byte[] block = rows.toBytes();
         // 8 header bytes; 4 + 4 for the two string lengths and their UTF-8 bytes ("m-ü" 4, "°C" 3);
-        // fixed columns: 1 + 2 + 8 + 5 x 8 + 1 + 2 x 8 + 2 x 8 + 1 + 4 + 4 + 8 + 8 + 1 + 4 = 114
-        assertEquals(8 + 8 + 7 + 114, block.length);
+        // fixed columns: 1 + 2 + 8 + 5 x 8 + 1 + 2 x 8 + 2 x 8 + 1 + 4 + 4 + 8 + 8 + 1 + 4
+        // + 4 + 4 + 8 + 1 + 8 = 139
+        assertEquals(8 + 8 + 7 + 139, block.length);
         ByteBuffer head = ByteBuffer.wrap(block); // big-endian
         assertEquals(0x4d464431, head.getInt()); // "MFD1"
         assertEquals(1, head.getInt());
@@ -72,6 +78,11 @@ class DailyRowsTest {
         assertEquals(900_000L, r.maxGapMs);
         assertTrue(r.hasGap);
         assertEquals(6, r.late);
+        assertEquals(3, r.duplicates);
+        assertEquals(1, r.clockAhead);
+        assertEquals(125_000L, r.maxAheadMs);
+        assertTrue(r.hasArrival);
+        assertEquals(7_200_000L, r.maxFlatMs);
     }
 
     @Test

@@ -190,11 +190,43 @@ class MeterReadingsTest {
         assertEquals(t, pulse.firstMs);
         assertEquals(t2, pulse.lastMs);
         assertEquals(15 * MINUTE, pulse.maxGapMs); // t, t (+1 us: 0 ms), t2
+        assertEquals(4, pulse.duplicates); // two dropped copies at t, two at t2
         Row total = row(rows, TOTAL, 0);
+        assertEquals(0, total.duplicates);
         assertEquals(1, total.readings);
         assertEquals(50.0, total.firstValue);
         assertTrue(total.hasGap);
         assertEquals(0, total.maxGapMs); // after the pulse reading at the same instant (measurement order)
+    }
+
+    @Test
+    void aClockAheadOfArrivalAndAStuckValueAreMeasuredPerDay() {
+        long t = MAY_1 + HOUR;
+        List<Row> rows = new Readings()
+                // arrivals (ingest) against event times: 1 s behind, 30 s ahead (within 60 s), 2 min ahead
+                .add(TEMP, us(t), 21.5, us(t + 1000), 0, 0L, false, null)
+                .add(TEMP, us(t + HOUR), 21.5, us(t + HOUR - 30_000), 0, 1L, false, null)
+                .add(TEMP, us(t + 3 * HOUR), 21.5, us(t + 3 * HOUR - 2 * MINUTE), 0, 2L, false, null)
+                .add(TEMP, us(t + 4 * HOUR), 22.0, ReadingBlock.NULL_LONG, 0, 3L, false, null) // arrival unknown
+                .add(TEMP, us(t + 5 * HOUR), 22.0) // flat again, from t + 4 h
+                // the next day: still 22.0 since t + 4 h, then a change
+                .add(TEMP, us(MAY_1 + 24 * HOUR + HOUR), 22.0)
+                .add(TEMP, us(MAY_1 + 24 * HOUR + 2 * HOUR), 22.5)
+                .add(PULSE, us(t), 0.0, us(t + 5 * MINUTE), 0, 9L, false, null) // its own series: arrived 5 min later
+                .daily(MAY);
+        Row day0 = row(rows, TEMP, 0);
+        assertEquals(1, day0.clockAhead); // only the 2 min; 30 s is within the tolerance
+        assertTrue(day0.hasArrival);
+        assertEquals(2 * MINUTE, day0.maxAheadMs);
+        assertEquals(3 * HOUR, day0.maxFlatMs); // 21.5 from t to t + 3 h
+        assertEquals(0, day0.duplicates);
+        Row day1 = row(rows, TEMP, 1);
+        assertFalse(day1.hasArrival); // no reading of the day has an ingest time
+        assertEquals(0, day1.clockAhead);
+        assertEquals(20 * HOUR, day1.maxFlatMs); // 22.0 from 05:00 on day 0 to 01:00 on day 1
+        Row pulse = row(rows, PULSE, 0);
+        assertEquals(-5 * MINUTE, pulse.maxAheadMs); // behind: negative
+        assertEquals(0, pulse.maxFlatMs); // one reading: never flat
     }
 
     @Test
