@@ -163,21 +163,20 @@ def score(
         ],
         dtype=float,
     )
-    by_meter = pd.Series(intervals, index=owned.index).groupby(owned["meter_id"])
+    intervals_of = pd.Series(intervals, index=owned.index).groupby(owned["meter_id"])
     rate = (1.0 / pd.Series(intervals, index=owned.index)).groupby(owned["meter_id"]).sum(min_count=1)
     grid["rate"] = grid["meter_id"].map(rate).to_numpy(dtype=float)
-    grid["allowed_gap_ms"] = grid["meter_id"].map(by_meter.min()).fillna(0.0).to_numpy(dtype=float)
+    grid["allowed_gap_ms"] = grid["meter_id"].map(intervals_of.min()).fillna(0.0).to_numpy(dtype=float)
 
     # the part of the day the meter owed readings: from its first reading, if it began that day
-    first_ever = daily_scan.groupby("meter_id")["first_ms"].min()
-    starts = grid["day"].map(lambda d: day_bounds[d][0]).to_numpy(dtype=float)
+    day_starts = grid["day"].map(lambda d: day_bounds[d][0]).to_numpy(dtype=float)
     ends = grid["day"].map(lambda d: day_bounds[d][1]).to_numpy(dtype=float)
     new = grid["before_ms"].isna().to_numpy()
-    began = grid["meter_id"].map(first_ever).to_numpy(dtype=float)
-    starts = np.where(new & (began > starts), began, starts)
+    began = grid["meter_id"].map(daily_scan.groupby("meter_id")["first_ms"].min()).to_numpy(dtype=float)
+    starts = np.where(new & (began > day_starts), began, day_starts)
     owed_ms = np.clip(np.minimum(ends, float(known_until_ms)) - starts, 0.0, None)
     grid["expected_readings"] = owed_ms * grid["rate"].to_numpy(dtype=float)
-    grid["day_ms"] = ends - grid["day"].map(lambda d: day_bounds[d][0]).to_numpy(dtype=float)
+    grid["day_ms"] = ends - day_starts
 
     rows = daily_scan[daily_scan["day"].isin(days)]
     stuck = _stuck(rows, expect)
