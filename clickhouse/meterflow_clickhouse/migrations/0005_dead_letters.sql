@@ -1,7 +1,7 @@
 -- Dead letters, queryable: the serving sink copies <name>.readings.dlq here (one JSON object a
 -- record, the Kafka offset of the dead letter appended as version, and its own partition and
 -- offset as dlq_partition / dlq_offset), so what was refused can be counted per meter and day:
---   SELECT meter_id, toDate(coalesce(event_time, ingest_time), '<zone>') AS day, count()
+--   SELECT meter_id, toDate32(coalesce(event_time, ingest_time), '<zone>') AS day, count()
 --   FROM dead_letters FINAL WHERE meter_id != '' GROUP BY meter_id, day
 -- meter_id is '' when the record names no valid meter id (nor does its Kafka key); event_time is
 -- NULL when it names no instant (then the day of arrival is the nearest there is).
