@@ -179,9 +179,9 @@ def score(
     grid["day_ms"] = ends - day_starts
 
     rows = daily_scan[daily_scan["day"].isin(days)]
-    stuck = _stuck(rows, expect)
+    watched, stuck = _stuck(rows, expect)
     per_day = (
-        rows.assign(stuck=stuck, watched=_watched(rows, expect))
+        rows.assign(stuck=stuck, watched=watched)
         .groupby(["meter_id", "day"], as_index=False)
         .agg(
             readings=("readings", "sum"),
@@ -217,18 +217,13 @@ def score(
     return out[COLUMNS]
 
 
-def _watched(rows: pd.DataFrame, expect: Expectations) -> np.ndarray[Any, Any]:
+def _stuck(rows: pd.DataFrame, expect: Expectations) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Per daily row: whether a stuck rule watches its series (1/0), and whether it was stuck (1/0)."""
     keys = zip(rows["measurement_type"], rows["series"], strict=True)
-    return np.array([k in expect.stuck_ms for k in keys], dtype=np.int64)
-
-
-def _stuck(rows: pd.DataFrame, expect: Expectations) -> np.ndarray[Any, Any]:
-    limit = np.array(
-        [expect.stuck_ms.get(k, np.inf) for k in zip(rows["measurement_type"], rows["series"], strict=True)],
-        dtype=float,
-    )
-    flat: np.ndarray[Any, Any] = rows["max_flat_ms"].to_numpy(dtype=float) >= limit
-    return flat.astype(np.int64)
+    limit = np.array([expect.stuck_ms.get(k, np.inf) for k in keys], dtype=float)
+    watched = np.isfinite(limit)
+    stuck = rows["max_flat_ms"].to_numpy(dtype=float) >= limit
+    return watched.astype(np.int64), stuck.astype(np.int64)
 
 
 def _components(grid: pd.DataFrame) -> pd.DataFrame:
