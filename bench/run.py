@@ -1,7 +1,7 @@
 """``python -m bench.run [--smoke]``: every measurement of issue 7 in one run, on one broker.
 
 Phases (each recorded even when it fails): load (producer rate), ceiling (ConsumerPerformance),
-streaming (meterflow to idle), batch, serving, Spark peer (seed logic), equal-work Spark peer, naive
+streaming (meterflow to idle), batch, serving, anomaly scoring, Spark peer (seed logic), equal-work Spark peer, naive
 loop, alert latency. Prints a
 table and writes ``bench/results/<UTC time>.json`` (a full run also ``latest.json``).
 """
@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.anomalies import anomalies_phase
 from bench.batch import batch_phase
 from bench.ceiling import ceiling_phase
 from bench.common import Phase, machine, run_phase, versions
@@ -178,6 +179,7 @@ def _run(
         ("streaming", lambda p: streaming_phase(p, stack, main_pipeline, scale.job_timeout_s, profile)),
         ("batch", lambda p: batch_phase(p, stack, main_pipeline, FIRST_DAY, scale.days)),
         ("serving", lambda p: serving_phase(p, main_pipeline, FIRST_DAY, scale.days, scale.serving_repeats)),
+        ("anomalies", lambda p: anomalies_phase(p, main_pipeline, FIRST_DAY, scale.days)),
         ("spark", lambda p: spark_phase(p, stack, topic, n, scale.spark_max_offsets, scale.job_timeout_s)),
         (
             "spark_equal",

@@ -17,7 +17,7 @@ from typer.exceptions import TyperException
 
 from meterflow import __version__
 from meterflow.errors import MeterflowError
-from meterflow_cli import alerts, batch, bridge, demo, observe, run, simulate, spec, stack
+from meterflow_cli import alerts, anomalies, batch, bridge, demo, observe, run, simulate, spec, stack
 
 app = typer.Typer(
     name="meterflow",
@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for group in (stack, spec, simulate, bridge, run, batch, alerts, demo, observe):
+for group in (stack, spec, simulate, bridge, run, batch, alerts, anomalies, demo, observe):
     group.register(app)
 
 

@@ -32,7 +32,8 @@ The consumer is librdkafka's (confluent-kafka): kafka-python consumed at most ~5
 here even doing nothing with them (measured).
 
 An ``observer`` (:class:`~meterflow_clickhouse.observe.SinkMetrics`) hears of every record read,
-every insert and every retry: the run's Prometheus metrics.
+every insert and every retry: the run's Prometheus metrics. ``after_windows`` is called after every
+write of window results: the anomaly scorer (:class:`~meterflow_clickhouse.anomalies.WindowScorer`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,8 +158,11 @@ class ServingSink:
         max_records: int = 2000,
         max_insert_bytes: int = 8 << 20,
         observer: SinkMetrics | None = None,
+        after_windows: Callable[[Any], Any] | None = None,
     ) -> None:
         self.dsn = dsn
+        self.after_windows = after_windows
+        """Called with the engine's client after every write of window results (the anomaly scorer)."""
         self.database = database
         self.routes = routes
         self.stats = SinkStats()
@@ -274,6 +279,9 @@ class ServingSink:
                         self.observer.inserted(
                             topic, route.table, [], int(summary.written_rows), len(block), time.perf_counter() - started
                         )
+            if written and self.after_windows is not None:
+                with self._engine.lock:  # the serving threads' readers wait for it, as for a write
+                    self.after_windows(self._engine.client())
         elif pending.pieces:
             block, started = b"\n".join(pending.pieces), time.perf_counter()
             self._engine.client().raw_insert(route.table, insert_block=block, fmt="JSONEachRow", settings=JSON_SETTINGS)

@@ -13,10 +13,12 @@ entry) and the demo call. In order:
 5. Python finishes the small daily rows: register steps anchored on daily_stats, meter silences
    (:mod:`.steps`), enrichment, each meter-day's data-quality score (:mod:`.health`, with the
    meter's dead letters from ClickHouse), problem rules (:mod:`.problems`);
-6. one ClickHouse session replaces the days, months and health scores (:mod:`.store`) and
-   records the run;
-7. snapshots older than ``spec.sinks.iceberg.snapshotRetention`` are expired;
-8. the run leaves its Prometheus metrics (:mod:`.metrics`): a Pushgateway or a textfile.
+6. with ``spec.anomalies`` and a trained model, the days' windows are recomputed from the lake
+   with Arrow and re-scored (:mod:`.anomalies`);
+7. one ClickHouse session replaces the days, months, health scores and anomaly verdicts
+   (:mod:`.store`) and records the run;
+8. snapshots older than ``spec.sinks.iceberg.snapshotRetention`` are expired;
+9. the run leaves its Prometheus metrics (:mod:`.metrics`): a Pushgateway or a textfile.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from typing import Any
 
 import pandas as pd
 
+from flink_jobs.batch import anomalies as anomalieslib
 from flink_jobs.batch import daily as dailylib
 from flink_jobs.batch import days as dayslib
 from flink_jobs.batch import health, problems, steps, store
 from flink_jobs.batch import meters as meterslib
 from flink_jobs.batch import metrics as batch_metrics
 from flink_jobs.batch.days import AsOf, BatchError, DayRange
+from meterflow.anomaly.model import AnomalyModelError
 from meterflow.errors import MeterflowError
 from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
@@ -76,6 +80,13 @@ class BatchSummary:
     monthly_rows: int = 0
     problem_rows: int = 0
     health_rows: int = 0
+    anomaly_rows: int = 0
+    """Windows of the days re-scored by the anomaly model (0 without spec.anomalies or a model)."""
+    anomalous_windows: int = 0
+    anomaly_model: int = 0
+    """The model version that scored them."""
+    anomaly_seconds: float = 0.0
+    """Recomputing the windows from the lake and scoring them."""
     jvm_seconds: float = 0.0
     """Starting the Flink JVM and its environment (0 when it was already running)."""
     flink_seconds: float = 0.0
@@ -95,6 +106,14 @@ class BatchSummary:
     def day_to(self) -> date | None:
         return max(self.days) if self.days else None
 
+    def _anomalies(self) -> str:
+        if not self.anomaly_model:
+            return ""
+        return (
+            f", {self.anomaly_rows:,} windows scored by anomaly model v{self.anomaly_model} "
+            f"({self.anomalous_windows:,} anomalous, {self.anomaly_seconds:.1f}s)"
+        )
+
     def describe(self) -> str:
         if not self.days:
             return f"batch {self.run_id}: nothing to recompute (every closed day of the lookback is up to date)"
@@ -102,7 +121,8 @@ class BatchSummary:
         return (
             f"batch {self.run_id}: recomputed {len(self.days)} day{'s' if len(self.days) != 1 else ''} ({span}) "
             f"from snapshot {self.snapshot_id}: {self.readings:,} readings → {self.daily_rows:,} daily, "
-            f"{self.monthly_rows:,} monthly, {self.health_rows:,} meter health, {self.problem_rows:,} problem rows "
+            f"{self.monthly_rows:,} monthly, {self.health_rows:,} meter health, {self.problem_rows:,} problem rows"
+            f"{self._anomalies()} "
             f"in {self.seconds:.1f}s "
             f"(JVM start {self.jvm_seconds:.1f}s, Flink job {self.flink_seconds:.1f}s, ClickHouse writes "
             f"{self.write_seconds:.1f}s); {self.expired_snapshots} snapshot"
@@ -156,7 +176,7 @@ def run_batch(
         summary.meters_updated = _refresh_meters(pipeline, names, dsn, say)
         try:
             _compute(
-                pipeline, names, chosen=chosen, snapshot=snapshot, recomputed=recomputed, summary=summary,
+                pipeline, names, table=table, chosen=chosen, snapshot=snapshot, recomputed=recomputed, summary=summary,
                 known_until_ms=_known_until(table, snapshot, started_at), say=say,
             )  # fmt: skip
         except Exception as exc:
@@ -223,6 +243,7 @@ def _compute(
     pipeline: MeterPipeline,
     names: PipelineNames,
     *,
+    table: Any,
     chosen: DayRange,
     snapshot: SnapshotRef | None,
     recomputed: dict[date, int],
@@ -270,6 +291,16 @@ def _compute(
     summary.daily_rows = len(daily)
     summary.problem_rows = len(found)
     summary.health_rows = len(meter_health)
+    t_anomalies = time.monotonic()
+    try:
+        verdicts, model = anomalieslib.score_days(pipeline, table, days, snapshot.snapshot_id if snapshot else None)
+    except AnomalyModelError as exc:  # the spec changed since training: the days' other figures still land
+        say(f"  anomalies not scored: {exc}")
+        verdicts, model = pd.DataFrame(), None
+    if model is not None:
+        summary.anomaly_model = model.card.version
+        summary.anomaly_rows, summary.anomalous_windows = len(verdicts), int(verdicts["anomalous"].sum())
+    summary.anomaly_seconds = time.monotonic() - t_anomalies
     computed_at = datetime.now(UTC)
     snapshot_time = store.from_ms(snapshot.timestamp_ms) if snapshot else store.from_ms(0)
     t0 = time.monotonic()
@@ -291,6 +322,11 @@ def _compute(
             client, db, "meter_health", column="day", columns=store.HEALTH_COLUMNS,
             rows=store.health_rows(meter_health), days=days, run_id=summary.run_id,
         )  # fmt: skip
+        if model is not None:
+            store.replace_days(
+                client, db, "anomalies", column="day", columns=anomalieslib.ANOMALY_COLUMNS,
+                rows=anomalieslib.anomaly_rows(verdicts), days=days, run_id=summary.run_id,
+            )  # fmt: skip
     summary.write_seconds = time.monotonic() - t0
 
 

@@ -48,10 +48,13 @@ from meterflow.stack.broker import probe
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location, in_flink_cluster, job_endpoints, kafka_bootstrap
 from meterflow.stack.lock import command_line, hold_pipeline
 from meterflow.stack.process import free_port
+from meterflow_clickhouse.anomalies import WindowScorer
 from meterflow_clickhouse.observe import SinkMetrics
 from meterflow_clickhouse.sink import ServingSink, routes
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.committed import reopen_after_drain
+from meterflow_iceberg.models import ModelStore, NewestModel
+from meterflow_iceberg.tables import ensure_readings_table
 from meterflow_provision import provision, publish_meter_file, sink_group
 
 CONTINUOUS_IDLE_TIMEOUT_MS = 30_000
@@ -115,7 +118,17 @@ def serving_sink(
         routes=routes(names.topics),
         group_id=sink_group(names),
         observer=observer,
+        after_windows=anomaly_scorer(pipeline, names),
     )
+
+
+def anomaly_scorer(pipeline: MeterPipeline, names: PipelineNames) -> WindowScorer | None:
+    """The sink's scorer of closed windows, with the newest model kept beside the lake (None when
+    the pipeline has no ``spec.anomalies``; it scores nothing until a model is trained)."""
+    if pipeline.spec.anomalies is None:
+        return None
+    table = ensure_readings_table(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
+    return WindowScorer(pipeline, NewestModel(ModelStore(table)))
 
 
 def run_local(
@@ -222,6 +235,8 @@ def _run_local(
         sink.drain()
     finally:
         summary.sink_rows = dict(sink.stats.rows)
+        if isinstance(sink.after_windows, WindowScorer):
+            summary.sink_rows["anomalies"] = sink.after_windows.stats.windows
         try:
             sink.close()
         finally:

@@ -856,6 +856,97 @@ CLICKHOUSE_DSN_PATTERN = r"^(chdb|https?)://"
 """What a ClickHouse DSN starts with: the schemes the one client factory (meterflow_clickhouse.client) connects to."""
 
 
+class WindowStat(str, Enum):
+    """A statistic of a closed window, as ``readings_agg`` holds it."""
+
+    avg = "avg"
+    min = "min"
+    max = "max"
+    stddev = "stddev"
+
+
+class RatioSpec(_Model):
+    """A feature that relates two measurements: the ratio of their window means."""
+
+    numerator: Annotated[str, Field(description="A measurement of anomalies.measurements.", max_length=64)]
+    denominator: Annotated[str, Field(description="A measurement of anomalies.measurements.", max_length=64)]
+
+
+class AnomalySpec(_Model):
+    """Isolation Forest anomaly detection on closed windows (docs/anomalies.md).
+
+    Each meter's window is one sample: the ``stats`` of every listed measurement's window, and the
+    ``ratios``. ``meterflow anomalies train`` fits the model on the lake's history; the speed layer
+    scores every window as it closes, the batch re-scores the windows of the days it recomputes,
+    and an anomalous window opens (or updates) an alert of kind ``anomaly`` named ``rule``.
+    """
+
+    measurements: Annotated[
+        list[str],
+        Field(
+            description="Measurements whose window statistics are features (each with one series).",
+            min_length=1,
+            max_length=MAX_MEASUREMENTS,
+        ),
+    ]
+    stats: Annotated[
+        list[WindowStat], Field(description="Window statistics taken of each measurement.", min_length=1, max_length=4)
+    ] = [WindowStat.avg, WindowStat.min, WindowStat.max, WindowStat.stddev]
+    ratios: Annotated[
+        list[RatioSpec],
+        Field(description="Ratios of window means, e.g. temperature/humidity.", max_length=MAX_MEASUREMENTS),
+    ] = []
+    contamination: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=0.5,
+            description="The share of training windows taken to be anomalous: it sets the verdict's threshold.",
+        ),
+    ] = 0.05
+    trees: Annotated[int, Field(ge=10, le=1000, description="Trees of the forest.")] = 100
+    rule: Annotated[
+        str,
+        Field(
+            description="Name of the alerts anomalous windows raise (kind anomaly).",
+            pattern=RULE_NAME_PATTERN,
+            max_length=64,
+        ),
+    ] = "ANOMALY"
+    severity: Annotated[Severity, Field(description="INFO, WARNING or CRITICAL.")] = Severity.WARNING
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.ratios.all(r, r.numerator in self.measurements && r.denominator in self.measurements)",
+                    "every ratio's numerator and denominator must be one of anomalies.measurements",
+                    ".ratios",
+                ),
+                cel(
+                    "self.measurements.all(m, self.measurements.exists_one(o, o == m))",
+                    "anomalies.measurements must be unique",
+                    ".measurements",
+                ),
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _ratios_of_listed(self) -> AnomalySpec:
+        if len(set(self.measurements)) != len(self.measurements):
+            raise ValueError(f"measurements: {self.measurements} lists one twice; keep one of each")
+        for i, ratio in enumerate(self.ratios):
+            for side in ("numerator", "denominator"):
+                name = getattr(ratio, side)
+                if name not in self.measurements:
+                    raise ValueError(
+                        f"ratios[{i}].{side}: {name!r} is not one of anomalies.measurements {self.measurements}; "
+                        "add it there"
+                    )
+        return self
+
+
 class ClickHouseSink(_Model):
     """Where window results, alerts, counters and batch figures are served from."""
 
@@ -1051,6 +1142,10 @@ class MeterPipelineSpec(_Model):
     ] = []
     sinks: Annotated[SinksSpec, Field(description="ClickHouse and Iceberg.")] = SinksSpec()
     batch: Annotated[BatchSpec, Field(description="The scheduled batch recompute.")] = BatchSpec()
+    anomalies: Annotated[
+        AnomalySpec | None,
+        Field(description="Isolation Forest anomaly detection on closed windows (unset: none)."),
+    ] = None
     flink: Annotated[FlinkSpec, Field(description="Flink job settings.")] = FlinkSpec()
     suspend: Annotated[bool, Field(description="true suspends the streaming job (state is kept).")] = False
     retention: Annotated[
@@ -1096,6 +1191,23 @@ class MeterPipelineSpec(_Model):
                     "self.measurements.exists_one(o, o.name == m.name && o.series == m.series))",
                     "measurements must be unique by name and series",
                     ".measurements",
+                ),
+                cel(
+                    "!has(self.anomalies) || self.anomalies.measurements.all(a, "
+                    "self.measurements.exists_one(m, m.name == a))",
+                    "every anomalies measurement must be one measurement of spec.measurements (with one series)",
+                    ".anomalies.measurements",
+                ),
+                cel(
+                    "!has(self.anomalies) || !has(self.windows) || !has(self.windows.type) || "
+                    "self.windows.type == 'tumbling'",
+                    "anomaly detection scores tumbling windows; set windows.type: tumbling",
+                    ".anomalies",
+                ),
+                cel(
+                    "!has(self.anomalies) || self.rules.all(r, r.name != self.anomalies.rule)",
+                    "anomalies.rule must differ from every rule's name",
+                    ".anomalies.rule",
                 ),
                 cel(
                     "self.rules.all(r, self.rules.exists_one(o, o.name == r.name))",
@@ -1177,7 +1289,29 @@ class MeterPipelineSpec(_Model):
                     )
         if self.source.mqtt is not None:
             self.wide_targets()
+        if self.anomalies is not None:
+            self._anomalies_fit(rule_names)
         return self
+
+    def _anomalies_fit(self, rule_names: set[str]) -> None:
+        """The twins of the ``anomalies`` CEL rules above."""
+        assert self.anomalies is not None
+        for i, name in enumerate(self.anomalies.measurements):
+            series = [m.series for m in self.measurements if m.name == name]
+            if not series:
+                known = sorted({m.name for m in self.measurements})
+                raise ValueError(
+                    f"anomalies.measurements[{i}]: {name!r} is not a measurement of this pipeline; use one of {known}"
+                )
+            if len(series) > 1:
+                raise ValueError(
+                    f"anomalies.measurements[{i}]: {name} has series {sorted(series)}; a feature measurement has "
+                    "one series"
+                )
+        if self.windows.type != WindowType.tumbling.value:
+            raise ValueError("anomalies: anomaly detection scores tumbling windows; set windows.type: tumbling")
+        if self.anomalies.rule in rule_names:
+            raise ValueError(f"anomalies.rule: {self.anomalies.rule} is also a rule's name; name it apart")
 
     def threshold_rules(self) -> list[RuleSpec]:
         """The rules of kind threshold (the ones a single reading can breach)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from meterflow import kafka_clients
@@ -18,7 +19,7 @@ from meterflow_clickhouse.client import session
 from meterflow_clickhouse.migrate import drop_database
 from meterflow_clickhouse.schema import ensure_schema
 from meterflow_iceberg.catalog import open_catalog
-from meterflow_iceberg.tables import drop_namespace, ensure_readings_table
+from meterflow_iceberg.tables import READINGS, drop_namespace, ensure_readings_table
 
 Echo = Callable[[str], None]
 
@@ -71,8 +72,17 @@ def drop_clickhouse(pipeline: MeterPipeline, endpoints: Endpoints) -> None:
 
 
 def drop_lake(pipeline: MeterPipeline, endpoints: Endpoints) -> None:
-    """The pipeline's Iceberg namespace and its readings table (absent: already dropped)."""
-    drop_namespace(open_catalog(endpoints.iceberg), names_for(pipeline).iceberg_namespace)
+    """The pipeline's Iceberg namespace and its readings table, and the anomaly models kept beside
+    it (absent: already dropped)."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from meterflow_iceberg.models import ModelStore  # local: scikit-learn is only needed here
+
+    catalog = open_catalog(endpoints.iceberg)
+    namespace = names_for(pipeline).iceberg_namespace
+    with suppress(NoSuchTableError):
+        ModelStore(catalog.load_table(f"{namespace}.{READINGS}")).drop()
+    drop_namespace(catalog, namespace)
 
 
 def publish_meter_file(pipeline: MeterPipeline, endpoints: Endpoints) -> int:

@@ -133,6 +133,51 @@ def test_rule_kinds(cluster: Cluster, rule: dict[str, Any], field: str, message:
     assert field in error and message in error, error
 
 
+ANOMALIES = [
+    ({"measurements": ["Nope"]}, None, "spec.anomalies.measurements", "one measurement of spec.measurements"),
+    (
+        {"measurements": ["Pulse1"], "ratios": [{"numerator": "Pulse1", "denominator": "Battery"}]},
+        None,
+        "spec.anomalies.ratios",
+        "must be one of anomalies.measurements",
+    ),
+    ({"measurements": ["Pulse1", "Pulse1"]}, None, "spec.anomalies.measurements", "must be unique"),
+    (
+        {"measurements": ["Pulse1"]},
+        {"type": "hopping", "size": "10m", "slide": "5m"},
+        "spec.anomalies",
+        "scores tumbling windows",
+    ),
+    ({"measurements": ["Pulse1"], "rule": "HIGH_FLOW"}, None, "spec.anomalies.rule", "must differ from every rule"),
+    ({"measurements": ["Pulse1"], "contamination": 0.7}, None, "spec.anomalies.contamination", "less than or equal"),
+]
+
+
+@pytest.mark.parametrize(("anomalies", "windows", "field", "message"), ANOMALIES)
+def test_anomaly_rules(
+    cluster: Cluster, anomalies: dict[str, Any], windows: dict[str, Any] | None, field: str, message: str
+) -> None:
+    manifest = _water(cluster)
+    manifest["spec"]["anomalies"] = anomalies
+    if windows:
+        manifest["spec"]["windows"] = windows
+    error = _rejected(cluster, manifest)
+    assert field in error and message in error, error
+
+
+def test_the_industrial_example_with_its_anomaly_model_is_accepted(cluster: Cluster) -> None:
+    manifest = example("industrial-sensors", cluster.namespace)
+    cluster.server.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(manifest))
+    stored = json.loads(
+        cluster.server.kubectl("get", "meterpipeline", manifest["metadata"]["name"], "-n", cluster.namespace,
+                               "-o", "json").stdout
+    )  # fmt: skip
+    assert stored["spec"]["anomalies"] == {
+        "measurements": ["temperature", "humidity"], "stats": ["min", "max", "stddev"], "ratios": [],
+        "contamination": 0.2, "trees": 100, "rule": "ANOMALY", "severity": "WARNING",
+    }  # fmt: skip
+
+
 def test_every_rule_kind_is_accepted(cluster: Cluster) -> None:
     manifest = _water(cluster)
     manifest["spec"]["rules"] = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,22 @@ def seed(client: Any) -> None:
         column_names=["day", "meter_id", "rule", "severity", "measurement_type", "series", "value", "threshold",
                       "reason", "meter_type", "suburb", "postcode", "usage_type"],
     )  # fmt: skip
+    # anomaly verdicts: at 01:15 the batch's normal verdict (version 3) replaces the speed layer's
+    anomaly_columns = ["day", "meter_id", "window_start", "window_end", "layer", "model_version", "score",
+                       "anomalous", "detail", "version"]  # fmt: skip
+    verdicts = [
+        ("2026-11-02T01:00", "speed", 0.1, 0, 2), ("2026-11-02T01:15", "speed", -0.05, 1, 2),
+        ("2026-11-02T01:15", "batch", 0.01, 0, 3), ("2026-11-02T02:00", "speed", -0.2, 1, 2),
+        ("2026-10-02T02:00", "speed", -0.3, 1, 2),  # out of range
+    ]  # fmt: skip
+    client.insert(
+        f"{DATABASE}.anomalies",
+        [
+            [t(at).date(), "m1", t(at), t(at) + timedelta(minutes=15), layer, 1, score, flagged, "", version]
+            for at, layer, score, flagged, version in verdicts
+        ],
+        column_names=anomaly_columns,
+    )
     counters = [
         ("2026-11-02T00:00", "valid", 100, 1), ("2026-11-02T00:00", "on_time", 95, 1),
         ("2026-11-02T00:00", "late", 3, 1), ("2026-11-02T00:00", "dlq:bad_json", 2, 1),

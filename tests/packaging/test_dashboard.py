@@ -58,6 +58,7 @@ def test_dashboard_is_provisionable_for_the_clickhouse_plugin() -> None:
         "Time to resolve by rule",
         "Meter health per day",
         "Lowest meter health",
+        "Anomalous windows per hour",
     ]
 
 
@@ -134,3 +135,8 @@ def test_every_panel_query_runs_against_the_real_tables(tmp_path: Path) -> None:
         ["2026-11-03", "m2", 45.5, 0.25, 24, 18.0, 2, 0, 1, 0, 0, "24 of 96 expected readings; silent for 18.0 h",
          "Buderim"],
     ]  # fmt: skip
+    # FINAL: the batch's normal verdict at 01:15 replaces the speed layer's anomalous one; October is out
+    assert panels["Anomalous windows per hour"] == {
+        "columns": ["time", "anomalous_windows", "scored_windows"],
+        "rows": [["2026-11-02 01:00", 0, 2], ["2026-11-02 02:00", 1, 1]],
+    }

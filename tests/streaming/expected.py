@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -35,6 +36,13 @@ class Window:
     lowest: float = float("inf")
     highest: float = float("-inf")
     consumption: float | None = None
+    squares: float = 0.0
+
+    @property
+    def stddev(self) -> float:
+        """The population standard deviation (as the job's Welford sums give it)."""
+        mean = self.total / self.readings
+        return math.sqrt(max(0.0, self.squares / self.readings - mean * mean))
 
 
 @dataclass
@@ -140,6 +148,7 @@ def _windows(pipeline: MeterPipeline, readings: list[dict[str, Any]]) -> dict[Ke
             w = windows.setdefault((r["meter_id"], r["measurement_type"], r["series"], start), Window())
             w.readings += 1
             w.total += value
+            w.squares += value * value
             w.lowest = min(w.lowest, value)
             w.highest = max(w.highest, value)
             part = {
