@@ -3,7 +3,7 @@
 :class:`WindowScorer` runs in the serving sink (``meterflow run``), after each write of window
 results: it reads the windows that closed since it last looked from ``readings_agg`` (one query,
 columns in bulk), makes each meter's complete samples, scores them all with one call of the forest,
-writes the verdicts to ``anomalies`` and the alert transitions they make to
+writes the verdicts to ``anomalies`` (one Arrow insert) and the alert transitions they make to
 ``alert_transitions_queue``. It never sees a reading: a window is one row. What it has judged, and
 which anomaly alerts are open, it reads back from ClickHouse when it starts, so a restarted run
 goes on where the last one stopped.
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from meterflow.anomaly.alerts import AnomalyAlerts, OpenAlert
 from meterflow.anomaly.features import KEY, FeatureSet
@@ -43,32 +44,41 @@ WARN_EVERY_S = 60.0
 
 def verdicts(samples: pd.DataFrame, model: AnomalyModel, *, layer: str, time_zone: str) -> pd.DataFrame:
     """Score ``samples`` (:meth:`FeatureSet.samples` rows, the model's features by name) in one call:
-    rows of ``anomalies``."""
+    rows of ``anomalies`` (:data:`ANOMALY_COLUMNS`; ``day`` as ``datetime64[D]``)."""
     matrix = samples[model.card.features].to_numpy(dtype="float64")
     scores = model.scores(matrix)
     out = samples[KEY].copy()
     out["score"] = scores
     out["anomalous"] = scores < 0
     out["detail"] = ""
-    flagged = np.flatnonzero(out["anomalous"].to_numpy())
+    flagged = np.flatnonzero(scores < 0)
     if len(flagged):
-        out.loc[out.index[flagged], "detail"] = [model.explain(samples.iloc[i]) for i in flagged]
-    starts = pd.to_datetime(out["window_start"], unit="ms", utc=True)
-    out["day"] = starts.dt.tz_convert(time_zone).dt.strftime("%Y-%m-%d")
+        out.loc[out.index[flagged], "detail"] = model.explain(matrix[flagged])
+    starts = pd.to_datetime(out["window_start"].to_numpy(dtype="int64"), unit="ms", utc=True)
+    out["day"] = starts.tz_convert(time_zone).tz_localize(None).to_numpy().astype("datetime64[D]")
     out["layer"] = layer
     out["model_version"] = model.card.version
     out["version"] = model.card.version * 2 + (1 if layer == "batch" else 0)
     return out
 
 
-def anomaly_json(rows: pd.DataFrame) -> bytes:
-    """``anomalies`` rows as JSONEachRow, encoded in bulk (pandas' writer, not a loop)."""
-    frame = rows[list(ANOMALY_COLUMNS)].copy()
-    frame["window_start"] = pd.to_datetime(frame["window_start"], unit="ms", utc=True)
-    frame["window_end"] = pd.to_datetime(frame["window_end"], unit="ms", utc=True)
-    frame["anomalous"] = frame["anomalous"].astype("uint8")
-    text = frame.to_json(orient="records", lines=True, date_format="iso", date_unit="ms", double_precision=15)
-    return str(text).encode()
+def anomaly_arrow(rows: pd.DataFrame) -> pa.Table:
+    """``anomalies`` rows as an Arrow table of the table's types: one insert moves them in bulk."""
+    n = len(rows)
+    return pa.table(
+        {
+            "day": pa.array(rows["day"].to_numpy().astype("datetime64[D]"), pa.date32()),
+            "meter_id": pa.array(rows["meter_id"], pa.string()),
+            "window_start": pa.array(rows["window_start"].to_numpy(dtype="int64"), pa.timestamp("ms", tz="UTC")),
+            "window_end": pa.array(rows["window_end"].to_numpy(dtype="int64"), pa.timestamp("ms", tz="UTC")),
+            "layer": pa.array(rows["layer"], pa.string()),
+            "model_version": pa.array(np.full(n, rows["model_version"].iloc[0] if n else 0, dtype="uint32")),
+            "score": pa.array(rows["score"].to_numpy(dtype="float64")),
+            "anomalous": pa.array(rows["anomalous"].to_numpy(dtype="uint8")),
+            "detail": pa.array(rows["detail"], pa.string()),
+            "version": pa.array(rows["version"].to_numpy(dtype="uint64")),
+        }
+    )
 
 
 def insert_json(client: Any, table: str, block: bytes) -> None:
@@ -78,15 +88,15 @@ def insert_json(client: Any, table: str, block: bytes) -> None:
 
 @dataclass
 class ScorerStats:
-    """What the scorer did: windows scored, anomalous, alert transitions, seconds scoring."""
+    """What the scorer did: windows scored, anomalous, alert transitions, and its time."""
 
     windows: int = 0
     anomalous: int = 0
     transitions: int = 0
     seconds: float = 0.0
     """Reading the windows, scoring them and writing the verdicts."""
-    model_seconds: float = 0.0
-    """The forest's decision function alone."""
+    scoring_seconds: float = 0.0
+    """The forest's scores and the verdict rows (:func:`verdicts`) alone."""
 
 
 class WindowScorer:
@@ -155,8 +165,8 @@ class WindowScorer:
             return 0
         t0 = time.perf_counter()
         rows = verdicts(samples, model, layer="speed", time_zone=self.time_zone)
-        self.stats.model_seconds += time.perf_counter() - t0
-        insert_json(client, f"{self.db}.anomalies", anomaly_json(rows))
+        self.stats.scoring_seconds += time.perf_counter() - t0
+        client.insert_arrow(f"{self.db}.anomalies", anomaly_arrow(rows))
         transitions = self._alerts.judge(rows)
         if transitions:
             block = "\n".join(json.dumps(t) for t in transitions).encode()

@@ -13,8 +13,7 @@ stay the speed layer's: a batch does not reopen what the live run resolved.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date
 
 import pandas as pd
 from pyiceberg.table import Table
@@ -23,12 +22,12 @@ from flink_jobs.batch.days import day_bounds
 from meterflow.anomaly.features import FeatureSet
 from meterflow.anomaly.model import AnomalyModel, AnomalyModelError, train
 from meterflow.spec.model import MeterPipeline
-from meterflow_clickhouse.anomalies import ANOMALY_COLUMNS, verdicts
+from meterflow_clickhouse.anomalies import ANOMALY_COLUMNS, anomaly_arrow, verdicts
 from meterflow_iceberg.maintenance import newest_event_ms
 from meterflow_iceberg.models import ModelStore
 from meterflow_iceberg.windows import lake_windows
 
-__all__ = ["ANOMALY_COLUMNS", "anomaly_rows", "score_days", "train_from_lake"]
+__all__ = ["ANOMALY_COLUMNS", "anomaly_arrow", "score_days", "train_from_lake"]
 
 
 def score_days(
@@ -59,27 +58,6 @@ def score_days(
     if samples.empty:
         return empty, model
     return verdicts(samples, model, layer="batch", time_zone=zone), model
-
-
-def anomaly_rows(rows: pd.DataFrame) -> list[list[Any]]:
-    """``anomalies`` rows as the batch's writer takes them."""
-    out = []
-    for r in rows[list(ANOMALY_COLUMNS)].itertuples(index=False):
-        out.append(
-            [
-                date.fromisoformat(r.day),
-                r.meter_id,
-                datetime.fromtimestamp(r.window_start / 1000, UTC),
-                datetime.fromtimestamp(r.window_end / 1000, UTC),
-                r.layer,
-                int(r.model_version),
-                float(r.score),
-                int(bool(r.anomalous)),
-                r.detail,
-                int(r.version),
-            ]
-        )
-    return out
 
 
 def train_from_lake(

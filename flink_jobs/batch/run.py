@@ -325,7 +325,7 @@ def _compute(
         if model is not None:
             store.replace_days(
                 client, db, "anomalies", column="day", columns=anomalieslib.ANOMALY_COLUMNS,
-                rows=anomalieslib.anomaly_rows(verdicts), days=days, run_id=summary.run_id,
+                rows=anomalieslib.anomaly_arrow(verdicts), days=days, run_id=summary.run_id,
             )  # fmt: skip
     summary.write_seconds = time.monotonic() - t0
 

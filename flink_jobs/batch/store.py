@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 DAILY_COLUMNS = (
     "day", "meter_id", "measurement_type", "series", "unit", "kind", "readings", "sum", "avg", "min", "max",
@@ -184,10 +185,11 @@ def problem_rows(problems: pd.DataFrame) -> list[list[Any]]:
 
 
 def replace_days(
-    client: Any, db: str, table: str, *, column: str, columns: Sequence[str], rows: list[list[Any]],
+    client: Any, db: str, table: str, *, column: str, columns: Sequence[str], rows: list[list[Any]] | pa.Table,
     days: Sequence[date], run_id: str,
 ) -> None:  # fmt: skip
-    """Make ``table`` hold exactly ``rows`` for ``days`` (other days of their months untouched)."""
+    """Make ``table`` hold exactly ``rows`` for ``days`` (other days of their months untouched);
+    ``rows`` as lists of ``columns``, or an Arrow table (inserted in bulk)."""
     stage = f"{db}.`_stage_{table}_{run_id}`"
     client.command(f"DROP TABLE IF EXISTS {stage}")
     client.command(f"CREATE TABLE {stage} AS {db}.{table}")
@@ -197,7 +199,10 @@ def replace_days(
             f"INSERT INTO {stage} SELECT * FROM {db}.{table} "
             f"WHERE toYYYYMM({column}) IN ({', '.join(map(str, months))}) AND {column} NOT IN ({_date_list(days)})"
         )
-        if rows:
+        if isinstance(rows, pa.Table):
+            if rows.num_rows:
+                client.insert_arrow(stage, rows.select(list(columns)))
+        elif rows:
             client.insert(stage, rows, column_names=list(columns))
         _swap(client, db, table, stage=stage, column=column, months=months)
     finally:

@@ -95,17 +95,18 @@ class AnomalyModel:
                 f"{features}; train a new model (`meterflow anomalies train`)"
             )
 
-    def explain(self, sample: pd.Series) -> str:
-        """Which feature of an anomalous window lies furthest outside its training range, said plainly."""
-        worst, how_far, typical = "", -1.0, [0.0, 0.0, 0.0]
-        for name in self.card.features:
-            low, mid, high = self.card.typical[name]
-            spread = max(high - low, 1e-9)
-            distance = abs(float(sample[name]) - mid) / spread
-            if distance > how_far:
-                worst, how_far, typical = name, distance, [low, mid, high]
-        value = float(sample[worst])
-        return f"{worst} {value:.4g} (trained {typical[0]:.4g}..{typical[2]:.4g}, model v{self.card.version})"
+    def explain(self, matrix: npt.NDArray[np.float64]) -> list[str]:
+        """For each window (a row of ``matrix``, usually the anomalous ones): its feature furthest
+        outside the training range (distance from the median over the 1st-99th percentile span),
+        said plainly."""
+        typical = np.array([self.card.typical[name] for name in self.card.features])  # features x (p1, p50, p99)
+        spread = np.maximum(typical[:, 2] - typical[:, 0], 1e-9)
+        worst = np.argmax(np.abs(matrix - typical[:, 1]) / spread, axis=1)
+        return [
+            f"{self.card.features[f]} {matrix[i, f]:.4g} (trained {typical[f, 0]:.4g}..{typical[f, 2]:.4g}, "
+            f"model v{self.card.version})"
+            for i, f in enumerate(worst)
+        ]
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

@@ -32,6 +32,7 @@ K8S_QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
 MAX_MEASUREMENTS = 64
 MAX_RULES = 64
+MAX_FEATURE_MEASUREMENTS = 16
 
 
 def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
@@ -882,19 +883,26 @@ class AnomalySpec(_Model):
     """
 
     measurements: Annotated[
-        list[str],
+        list[Annotated[str, Field(max_length=64)]],
         Field(
-            description="Measurements whose window statistics are features (each with one series).",
+            description="Measurements whose window statistics are features (each with one series), each once.",
             min_length=1,
-            max_length=MAX_MEASUREMENTS,
+            max_length=MAX_FEATURE_MEASUREMENTS,
+            json_schema_extra={"x-kubernetes-list-type": "set"},  # the API server refuses a repeat
         ),
     ]
     stats: Annotated[
-        list[WindowStat], Field(description="Window statistics taken of each measurement.", min_length=1, max_length=4)
+        list[WindowStat],
+        Field(
+            description="Window statistics taken of each measurement, each once.",
+            min_length=1,
+            max_length=4,
+            json_schema_extra={"x-kubernetes-list-type": "set"},
+        ),
     ] = [WindowStat.avg, WindowStat.min, WindowStat.max, WindowStat.stddev]
     ratios: Annotated[
         list[RatioSpec],
-        Field(description="Ratios of window means, e.g. temperature/humidity.", max_length=MAX_MEASUREMENTS),
+        Field(description="Ratios of window means, e.g. temperature/humidity.", max_length=MAX_FEATURE_MEASUREMENTS),
     ] = []
     contamination: Annotated[
         float,
@@ -923,11 +931,6 @@ class AnomalySpec(_Model):
                     "every ratio's numerator and denominator must be one of anomalies.measurements",
                     ".ratios",
                 ),
-                cel(
-                    "self.measurements.all(m, self.measurements.exists_one(o, o == m))",
-                    "anomalies.measurements must be unique",
-                    ".measurements",
-                ),
             ]
         }
     )
@@ -936,6 +939,8 @@ class AnomalySpec(_Model):
     def _ratios_of_listed(self) -> AnomalySpec:
         if len(set(self.measurements)) != len(self.measurements):
             raise ValueError(f"measurements: {self.measurements} lists one twice; keep one of each")
+        if len(set(self.stats)) != len(self.stats):
+            raise ValueError(f"stats: {self.stats} lists one twice; keep one of each")
         for i, ratio in enumerate(self.ratios):
             for side in ("numerator", "denominator"):
                 name = getattr(ratio, side)

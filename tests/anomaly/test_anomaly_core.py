@@ -118,7 +118,7 @@ def test_a_model_scores_as_its_forest_and_records_what_it_learnt_from() -> None:
     hot["temperature.avg"], hot["temperature.max"] = 95.0, 95.0
     hot["temperature/humidity"] = 95.0 / hot["humidity.avg"]
     assert model.scores(FEATURES.matrix(hot.to_frame().T))[0] < 0
-    assert model.explain(hot).startswith("temperature.avg 95 (trained ")
+    assert model.explain(FEATURES.matrix(hot.to_frame().T))[0].startswith("temperature.avg 95 (trained ")
     with pytest.raises(AnomalyModelError, match="reads 5 features"):
         model.scores(matrix[:, :4])
     with pytest.raises(AnomalyModelError, match="1 complete window"):

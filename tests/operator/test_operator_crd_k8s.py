@@ -141,7 +141,7 @@ ANOMALIES = [
         "spec.anomalies.ratios",
         "must be one of anomalies.measurements",
     ),
-    ({"measurements": ["Pulse1", "Pulse1"]}, None, "spec.anomalies.measurements", "must be unique"),
+    ({"measurements": ["Pulse1", "Pulse1"]}, None, ".spec.anomalies.measurements", "duplicate entries"),
     (
         {"measurements": ["Pulse1"]},
         {"type": "hopping", "size": "10m", "slide": "5m"},
