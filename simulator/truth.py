@@ -16,7 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from meterflow.anomaly.evaluate import Score
 from meterflow.reading import parse_timestamp
+
+__all__ = ["KINDS", "ReadingKey", "Score", "Truth", "anomalous_readings", "reading_key", "score"]
 
 KINDS = ("normal", "trigger", "malformed", "duplicate", "late", "reset", "unknown_meter", "episode", "anomaly")
 """Kinds of records on ``<name>.readings``, in the order the counts list them."""
@@ -93,33 +96,6 @@ def anomalous_readings(truth: Mapping[str, Any], *, triggers: bool = True) -> se
     threshold trigger (a value just beyond a rule's threshold: far from normal too)."""
     rows = [*truth.get("anomalies", ()), *(truth["triggers"] if triggers else ())]
     return {reading_key(r["meter_id"], r["measurement"], r["series"], r["timestamp"]) for r in rows}
-
-
-@dataclass(frozen=True)
-class Score:
-    """How a detector's flagged readings compare with the truth's anomalous ones."""
-
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-
-    @property
-    def precision(self) -> float:
-        """Share of flagged readings that are anomalous (1.0 when nothing was flagged)."""
-        flagged = self.true_positives + self.false_positives
-        return self.true_positives / flagged if flagged else 1.0
-
-    @property
-    def recall(self) -> float:
-        """Share of anomalous readings that were flagged (1.0 when there were none)."""
-        anomalous = self.true_positives + self.false_negatives
-        return self.true_positives / anomalous if anomalous else 1.0
-
-    @property
-    def f1(self) -> float:
-        """The harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def score(truth: Mapping[str, Any], flagged: Iterable[ReadingKey], *, triggers: bool = True) -> Score:

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from meterflow.anomaly.evaluate import WindowScore, score_windows, truly_anomalous
+from meterflow.anomaly.evaluate import Score, score_windows, truly_anomalous
 from meterflow.errors import MeterflowError
 from meterflow.spec import MeterPipeline, names_for
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location
@@ -165,7 +165,7 @@ def _verdicts(pipeline: MeterPipeline, first: int, last: int, layer: str | None)
     return found.rename(columns=columns)
 
 
-def _report(result: WindowScore, windows: Any, first: int, last: int, layer: str | None, as_json: bool) -> None:
+def _report(result: Score, windows: Any, first: int, last: int, layer: str | None, as_json: bool) -> None:
     span = " .. ".join(datetime.fromtimestamp(ms / 1000, UTC).isoformat() for ms in (first, last))
     versions = sorted({int(v) for v in windows["model_version"]}) if len(windows) else []
     out = {

@@ -31,6 +31,7 @@ from meterflow.anomaly.features import KEY, FeatureSet
 from meterflow.anomaly.model import AnomalyModel, AnomalyModelError
 from meterflow.spec.model import MeterPipeline, Severity
 from meterflow.spec.names import names_for
+from meterflow_clickhouse.sink import JSON_SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ ANOMALY_COLUMNS = (
     "day", "meter_id", "window_start", "window_end", "layer", "model_version", "score", "anomalous", "detail",
     "version",
 )  # fmt: skip
-JSON_SETTINGS: dict[str, Any] = {"input_format_null_as_default": 1, "date_time_input_format": "best_effort"}
 WARN_EVERY_S = 60.0
 
 

@@ -22,12 +22,10 @@ from flink_jobs.batch.days import day_bounds
 from meterflow.anomaly.features import FeatureSet
 from meterflow.anomaly.model import AnomalyModel, AnomalyModelError, train
 from meterflow.spec.model import MeterPipeline
-from meterflow_clickhouse.anomalies import ANOMALY_COLUMNS, anomaly_arrow, verdicts
+from meterflow_clickhouse.anomalies import ANOMALY_COLUMNS, verdicts
 from meterflow_iceberg.maintenance import newest_event_ms
 from meterflow_iceberg.models import ModelStore
 from meterflow_iceberg.windows import lake_windows
-
-__all__ = ["ANOMALY_COLUMNS", "anomaly_arrow", "score_days", "train_from_lake"]
 
 
 def score_days(

@@ -45,6 +45,7 @@ from meterflow.spec.durations import to_millis
 from meterflow.spec.model import MeterPipeline
 from meterflow.spec.names import PipelineNames, names_for
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location, in_flink_cluster, kafka_bootstrap
+from meterflow_clickhouse.anomalies import ANOMALY_COLUMNS, anomaly_arrow
 from meterflow_clickhouse.client import session
 from meterflow_clickhouse.schema import ensure_schema
 from meterflow_iceberg.catalog import open_catalog
@@ -324,8 +325,8 @@ def _compute(
         )  # fmt: skip
         if model is not None:
             store.replace_days(
-                client, db, "anomalies", column="day", columns=anomalieslib.ANOMALY_COLUMNS,
-                rows=anomalieslib.anomaly_arrow(verdicts), days=days, run_id=summary.run_id,
+                client, db, "anomalies", column="day", columns=ANOMALY_COLUMNS, rows=anomaly_arrow(verdicts),
+                days=days, run_id=summary.run_id,
             )  # fmt: skip
     summary.write_seconds = time.monotonic() - t0
 

@@ -16,31 +16,36 @@ import pandas as pd
 
 
 @dataclass(frozen=True)
-class WindowScore:
-    """The confusion counts of window verdicts."""
+class Score:
+    """How a detector's flags compare with the truth: readings (``simulator.truth.score``) or windows
+    (:func:`score_windows`, which also counts the true negatives)."""
 
     true_positives: int
     false_positives: int
     false_negatives: int
-    true_negatives: int
+    true_negatives: int = 0
 
     @property
     def precision(self) -> float:
+        """Share of flagged items that are anomalous (1.0 when nothing was flagged)."""
         flagged = self.true_positives + self.false_positives
         return self.true_positives / flagged if flagged else 1.0
 
     @property
     def recall(self) -> float:
+        """Share of anomalous items that were flagged (1.0 when there were none)."""
         anomalous = self.true_positives + self.false_negatives
         return self.true_positives / anomalous if anomalous else 1.0
 
     @property
     def f1(self) -> float:
+        """The harmonic mean of precision and recall."""
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
     def accuracy(self) -> float:
+        """Share of items judged right (meaningful only where true negatives are counted)."""
         total = self.true_positives + self.false_positives + self.false_negatives + self.true_negatives
         return (self.true_positives + self.true_negatives) / total if total else 1.0
 
@@ -59,9 +64,9 @@ def truly_anomalous(windows: pd.DataFrame, anomalous_instants: Iterable[tuple[st
     return truth
 
 
-def score_windows(flagged: npt.NDArray[np.bool_], truth: npt.NDArray[np.bool_]) -> WindowScore:
+def score_windows(flagged: npt.NDArray[np.bool_], truth: npt.NDArray[np.bool_]) -> Score:
     """Confusion counts of the verdicts ``flagged`` against ``truth`` (same order)."""
-    return WindowScore(
+    return Score(
         true_positives=int((flagged & truth).sum()),
         false_positives=int((flagged & ~truth).sum()),
         false_negatives=int((~flagged & truth).sum()),
