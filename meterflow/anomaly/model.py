@@ -13,14 +13,15 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import sklearn
-from sklearn.ensemble import IsolationForest
+
+if TYPE_CHECKING:  # scikit-learn costs 2.5 s of CPU to import: only training and loading a model pay it
+    from sklearn.ensemble import IsolationForest
 
 from meterflow.anomaly.features import FeatureSet
 from meterflow.errors import MeterflowError
@@ -57,7 +58,7 @@ class ModelCard:
     trained_at: str
     offset: float
     """The forest's ``offset_``: scores (``score_samples``) below it are anomalous."""
-    sklearn_version: str = sklearn.__version__
+    sklearn_version: str = field(default_factory=lambda: version("scikit-learn"))
     typical: dict[str, list[float]] = field(default_factory=dict)
     """Each feature's 1st, 50th and 99th percentile in training."""
 
@@ -109,12 +110,17 @@ class AnomalyModel:
         ]
 
     def to_bytes(self) -> bytes:
+        import joblib
+
         buffer = io.BytesIO()
         joblib.dump(self.forest, buffer)
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, card: ModelCard, data: bytes) -> AnomalyModel:
+        import joblib
+        from sklearn.ensemble import IsolationForest
+
         forest = joblib.load(io.BytesIO(data))
         if not isinstance(forest, IsolationForest):
             raise AnomalyModelError(f"model v{card.version} is a {type(forest).__name__}, not an IsolationForest")
@@ -139,6 +145,8 @@ def train(
             f"{len(samples)} complete window(s) to train on; run the pipeline longer (or widen --from/--to) first"
         )
     matrix = features.matrix(samples)
+    from sklearn.ensemble import IsolationForest
+
     forest = IsolationForest(n_estimators=trees, contamination=contamination, random_state=RANDOM_STATE, n_jobs=1).fit(
         matrix
     )
