@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flink_jobs.runtime import (
     prepare_local_jvm,
@@ -48,14 +48,14 @@ from meterflow.stack.broker import probe
 from meterflow.stack.endpoints import clickhouse_dsn, iceberg_location, in_flink_cluster, job_endpoints, kafka_bootstrap
 from meterflow.stack.lock import command_line, hold_pipeline
 from meterflow.stack.process import free_port
-from meterflow_clickhouse.anomalies import WindowScorer
 from meterflow_clickhouse.observe import SinkMetrics
 from meterflow_clickhouse.sink import ServingSink, routes
 from meterflow_iceberg.catalog import open_catalog
 from meterflow_iceberg.committed import reopen_after_drain
-from meterflow_iceberg.models import ModelStore, NewestModel
-from meterflow_iceberg.tables import ensure_readings_table
 from meterflow_provision import provision, publish_meter_file, sink_group
+
+if TYPE_CHECKING:
+    from meterflow_clickhouse.anomalies import WindowScorer
 
 CONTINUOUS_IDLE_TIMEOUT_MS = 30_000
 """How long a silent partition may hold the watermark back in a continuous run.
@@ -127,6 +127,11 @@ def anomaly_scorer(pipeline: MeterPipeline, names: PipelineNames) -> WindowScore
     the pipeline has no ``spec.anomalies``; it scores nothing until a model is trained)."""
     if pipeline.spec.anomalies is None:
         return None
+    # local: pandas and the model code cost a run without spec.anomalies 1.3 s of CPU to import
+    from meterflow_clickhouse.anomalies import WindowScorer
+    from meterflow_iceberg.models import ModelStore, NewestModel
+    from meterflow_iceberg.tables import ensure_readings_table
+
     table = ensure_readings_table(open_catalog(iceberg_location(pipeline)), names.iceberg_namespace)
     return WindowScorer(pipeline, NewestModel(ModelStore(table)))
 
@@ -235,8 +240,9 @@ def _run_local(
         sink.drain()
     finally:
         summary.sink_rows = dict(sink.stats.rows)
-        if isinstance(sink.after_windows, WindowScorer):
-            summary.sink_rows["anomalies"] = sink.after_windows.stats.windows
+        scorer = cast("WindowScorer | None", sink.after_windows)
+        if scorer is not None:
+            summary.sink_rows["anomalies"] = scorer.stats.windows
         try:
             sink.close()
         finally:
